@@ -1,0 +1,16 @@
+//! ect-run: supervise ESA Climate Toolbox command-line runs and, with the
+//! user's stored consent, report their failures to the toolbox's reporting
+//! server.
+//!
+//! Data flows one way: [`supervise`] runs the child while [`capture`] tees
+//! its stderr; [`parse`] finds the failure in the captured tail; [`decide`]
+//! picks the failure that counts and [`involvement`] says whether the toolbox
+//! was involved; [`report`] builds the JSON (scrubbed by [`scrub`]); and
+//! [`deliver`] sends it, keeping it in the [`outbox`] when it cannot.
+
+pub mod app;
+pub mod capture;
+pub mod cli;
+pub mod paths;
+pub mod plan;
+pub mod supervise;
