@@ -10,8 +10,8 @@
 //! SIGPIPE because of us.
 
 use std::io::{self, Read, Write};
-use std::sync::{Arc, Mutex};
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -35,7 +35,12 @@ pub struct Tail {
 
 impl Tail {
     pub fn new(limit: usize) -> Tail {
-        Tail { buf: Vec::new(), limit, head: 0, total: 0 }
+        Tail {
+            buf: Vec::new(),
+            limit,
+            head: 0,
+            total: 0,
+        }
     }
 
     pub fn push(&mut self, mut data: &[u8]) {
@@ -110,30 +115,41 @@ impl Tee {
         let tail = Arc::new(Mutex::new(Tail::new(limit)));
         let (tx, done) = mpsc::channel();
         let shared = Arc::clone(&tail);
-        let thread = thread::Builder::new().name("ect-run-stderr".into()).spawn(move || {
-            let mut buf = vec![0u8; CHUNK];
-            let mut sink_ok = true;
-            loop {
-                let n = match source.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(_) => break,
-                };
-                // Pass through first: the user sees output before we spend
-                // any time on bookkeeping.
-                if sink_ok && sink.write_all(&buf[..n]).and_then(|()| sink.flush()).is_err() {
-                    // Our stderr is gone (EPIPE, EBADF): keep draining so
-                    // the child runs on undisturbed.
-                    sink_ok = false;
+        let thread = thread::Builder::new()
+            .name("ect-run-stderr".into())
+            .spawn(move || {
+                let mut buf = vec![0u8; CHUNK];
+                let mut sink_ok = true;
+                loop {
+                    let n = match source.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(_) => break,
+                    };
+                    // Pass through first: the user sees output before we spend
+                    // any time on bookkeeping.
+                    if sink_ok
+                        && sink
+                            .write_all(&buf[..n])
+                            .and_then(|()| sink.flush())
+                            .is_err()
+                    {
+                        // Our stderr is gone (EPIPE, EBADF): keep draining so
+                        // the child runs on undisturbed.
+                        sink_ok = false;
+                    }
+                    if let Ok(mut t) = shared.lock() {
+                        t.push(&buf[..n]);
+                    }
                 }
-                if let Ok(mut t) = shared.lock() {
-                    t.push(&buf[..n]);
-                }
-            }
-            let _ = tx.send(());
-        })?;
-        Ok(Tee { tail, done, thread: Some(thread) })
+                let _ = tx.send(());
+            })?;
+        Ok(Tee {
+            tail,
+            done,
+            thread: Some(thread),
+        })
     }
 
     /// Waits for the stream to end, then returns what was kept.
@@ -151,7 +167,11 @@ impl Tee {
             Ok(t) => t,
             Err(poisoned) => poisoned.into_inner(),
         };
-        Captured { tail: t.contents(), truncated: t.truncated(), total: t.total() }
+        Captured {
+            tail: t.contents(),
+            truncated: t.truncated(),
+            total: t.total(),
+        }
     }
 }
 

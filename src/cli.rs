@@ -153,3 +153,34 @@ mod tests {
         assert_eq!(cli.analyze, Some(PathBuf::from("-")));
     }
 }
+
+/// Parses the process's arguments; on a usage error, exits with status 2
+/// after clap's message. A bare word where an option was expected is almost
+/// always a command missing its `--`, so that gets a tip.
+pub fn parse() -> Cli {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let args: Vec<OsString> = std::env::args_os().collect();
+    match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(mut e) => {
+            if e.kind() == ErrorKind::UnknownArgument {
+                let word = args
+                    .iter()
+                    .skip(1)
+                    .take_while(|a| *a != "--")
+                    .find(|a| !a.to_string_lossy().starts_with('-'));
+                if let Some(word) = word {
+                    let tip = format!(
+                        "to run a command, put it after `--`: `ect-run -- {}`",
+                        word.to_string_lossy()
+                    );
+                    e.insert(
+                        ContextKind::Suggested,
+                        ContextValue::StyledStrs(vec![tip.into()]),
+                    );
+                }
+            }
+            e.exit()
+        }
+    }
+}

@@ -8,9 +8,15 @@
 //! was involved; [`report`] builds the JSON (scrubbed by [`scrub`]); and
 //! [`deliver`] sends it, keeping it in the [`outbox`] when it cannot.
 
+pub mod analysis;
 pub mod app;
 pub mod capture;
 pub mod cli;
+pub mod decide;
+pub mod involvement;
+pub mod parse;
 pub mod paths;
 pub mod plan;
 pub mod supervise;
+pub mod text;
+pub mod toolbox_version;

@@ -3,10 +3,8 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let cli = ect_run::cli::Cli::parse();
+    let cli = ect_run::cli::parse();
     match ect_run::app::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {

@@ -127,9 +127,16 @@ fn mode(cli: &Cli) -> Result<Mode> {
     } else if cli.send_pending {
         Mode::SendPending
     } else if let Some(input) = &cli.analyze {
-        Mode::Analyze { input: input.clone(), json: cli.json }
+        Mode::Analyze {
+            input: input.clone(),
+            json: cli.json,
+        }
     } else if let Some((program, args)) = cli.command.split_first() {
-        Mode::Run(Command { program: program.clone(), args: args.to_vec(), env: Vec::new() })
+        Mode::Run(Command {
+            program: program.clone(),
+            args: args.to_vec(),
+            env: Vec::new(),
+        })
     } else {
         // main() turns this into clap's usage error (exit 2); it is caught
         // there before this point, so reaching it is a bug.
@@ -155,11 +162,14 @@ pub fn do_not_track() -> bool {
 
 pub fn validate_url(url: &str, origin: &str) -> Result<String> {
     let url = url.trim();
-    let parsed: ureq::http::Uri =
-        url.parse().with_context(|| format!("invalid server URL {url:?} from {origin}"))?;
+    let parsed: ureq::http::Uri = url
+        .parse()
+        .with_context(|| format!("invalid server URL {url:?} from {origin}"))?;
     match parsed.scheme_str() {
         Some("http" | "https") if parsed.host().is_some() => Ok(url.to_string()),
-        _ => bail!("invalid server URL {url:?} from {origin}: expected http://HOST[:PORT]/... or https://..."),
+        _ => bail!(
+            "invalid server URL {url:?} from {origin}: expected http://HOST[:PORT]/... or https://..."
+        ),
     }
 }
 
@@ -240,6 +250,10 @@ mod tests {
     #[test]
     fn bad_pattern_names_itself() {
         let err = compile_patterns(&["(".into()], "--toolbox-pattern").unwrap_err();
-        assert!(err.to_string().starts_with("invalid --toolbox-pattern \"(\""), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("invalid --toolbox-pattern \"(\""),
+            "{err}"
+        );
     }
 }

@@ -15,8 +15,8 @@ use std::ffi::OsString;
 use std::io;
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::thread;
 use std::time::Duration;
 
@@ -117,7 +117,12 @@ impl std::fmt::Display for StartError {
                 plain_io_error(e)
             ),
             StartError::Other(p, e) => {
-                write!(f, "cannot start {}: {}", p.to_string_lossy(), plain_io_error(e))
+                write!(
+                    f,
+                    "cannot start {}: {}",
+                    p.to_string_lossy(),
+                    plain_io_error(e)
+                )
             }
         }
     }
@@ -137,8 +142,8 @@ fn plain_io_error(e: &io::Error) -> String {
 /// Runs `command` to completion, teeing its stderr into a tail of
 /// `tail_limit` bytes.
 pub fn run(command: &Command, tail_limit: usize) -> Result<Finished, StartError> {
-    let guard = SignalGuard::install()
-        .map_err(|e| StartError::Other(command.program.clone(), e))?;
+    let guard =
+        SignalGuard::install().map_err(|e| StartError::Other(command.program.clone(), e))?;
 
     let (reader, writer) =
         os_pipe::pipe().map_err(|e| StartError::Other(command.program.clone(), e))?;
@@ -177,7 +182,11 @@ pub fn run(command: &Command, tail_limit: usize) -> Result<Finished, StartError>
     guard.child_reaped();
     let interrupted_by_user = guard.finish();
     let stderr = tee.finish(DRAIN_GRACE);
-    Ok(Finished { exit, stderr, interrupted_by_user })
+    Ok(Finished {
+        exit,
+        stderr,
+        interrupted_by_user,
+    })
 }
 
 fn classify_start_error(program: &OsString, e: io::Error) -> StartError {
@@ -209,36 +218,43 @@ impl SignalGuard {
         let child = Arc::new(AtomicI32::new(0));
         let user_interrupt = Arc::new(AtomicBool::new(false));
         let (c, u) = (Arc::clone(&child), Arc::clone(&user_interrupt));
-        let thread = thread::Builder::new().name("ect-run-signals".into()).spawn(move || {
-            for origin in signals.forever() {
-                let from_terminal = !matches!(origin.cause, Cause::Sent(_));
-                if origin.signal == SIGINT && from_terminal {
-                    u.store(true, Ordering::SeqCst);
-                }
-                if from_terminal {
-                    // The terminal sent it to the whole process group: the
-                    // child has it already.
-                    continue;
-                }
-                // A signal can come between installing and spawning: wait
-                // (briefly) for the child's pid rather than lose it.
-                let mut pid = c.load(Ordering::SeqCst);
-                for _ in 0..2000 {
-                    if pid != 0 {
-                        break;
+        let thread = thread::Builder::new()
+            .name("ect-run-signals".into())
+            .spawn(move || {
+                for origin in signals.forever() {
+                    let from_terminal = !matches!(origin.cause, Cause::Sent(_));
+                    if origin.signal == SIGINT && from_terminal {
+                        u.store(true, Ordering::SeqCst);
                     }
-                    thread::sleep(Duration::from_millis(1));
-                    pid = c.load(Ordering::SeqCst);
+                    if from_terminal {
+                        // The terminal sent it to the whole process group: the
+                        // child has it already.
+                        continue;
+                    }
+                    // A signal can come between installing and spawning: wait
+                    // (briefly) for the child's pid rather than lose it.
+                    let mut pid = c.load(Ordering::SeqCst);
+                    for _ in 0..2000 {
+                        if pid != 0 {
+                            break;
+                        }
+                        thread::sleep(Duration::from_millis(1));
+                        pid = c.load(Ordering::SeqCst);
+                    }
+                    let sender = origin.process.map(|p| p.pid);
+                    // pid <= 0: no child (start failed) or already reaped. And
+                    // a signal the child sent us must not bounce back to it.
+                    if pid > 0 && sender != Some(pid) {
+                        forward(pid, origin.signal);
+                    }
                 }
-                let sender = origin.process.map(|p| p.pid);
-                // pid <= 0: no child (start failed) or already reaped. And
-                // a signal the child sent us must not bounce back to it.
-                if pid > 0 && sender != Some(pid) {
-                    forward(pid, origin.signal);
-                }
-            }
-        })?;
-        Ok(SignalGuard { handle, thread: Some(thread), child, user_interrupt })
+            })?;
+        Ok(SignalGuard {
+            handle,
+            thread: Some(thread),
+            child,
+            user_interrupt,
+        })
     }
 
     fn set_child(&self, pid: i32) {

@@ -1,1 +1,10 @@
+//! The one integration-test binary: drives the real `ect-run` with real
+//! child processes, a real HTTP server on 127.0.0.1 and a real terminal.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod fixtures;
+mod supervise;

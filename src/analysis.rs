@@ -1,0 +1,101 @@
+//! One captured stderr tail and how the child ended, taken through parse →
+//! decide → involvement → toolbox version; and the `--analyze` output of
+//! that, a stable interface (README "--analyze --json").
+
+use serde_json::{Value, json};
+
+use crate::decide::{self, NoFailure};
+use crate::involvement::{self, Involvement, Rules};
+use crate::parse::{self, Failure};
+use crate::supervise::Exit;
+use crate::toolbox_version;
+
+#[derive(Debug)]
+pub struct Analysis {
+    pub outcome: Result<(Failure, Involvement), NoFailure>,
+    pub toolbox_version: String,
+}
+
+impl Analysis {
+    /// The failure, only if the toolbox was involved: the one thing that
+    /// may ever be reported.
+    pub fn reportable(&self) -> Option<(&Failure, &Involvement)> {
+        match &self.outcome {
+            Ok((f, inv)) if inv.involved => Some((f, inv)),
+            _ => None,
+        }
+    }
+}
+
+pub fn analyze(
+    tail: &[u8],
+    truncated: bool,
+    exit: Exit,
+    interrupted_by_user: bool,
+    rules: &Rules,
+) -> Analysis {
+    let found = parse::parse_bytes(tail, truncated);
+    let outcome = decide::failure_that_counts(found, exit, interrupted_by_user).map(|f| {
+        let inv = involvement::decide(&f, rules);
+        (f, inv)
+    });
+    let matched = outcome
+        .as_ref()
+        .ok()
+        .and_then(|(_, inv)| inv.matched_path.as_deref());
+    let toolbox_version = toolbox_version::find(matched);
+    Analysis {
+        outcome,
+        toolbox_version,
+    }
+}
+
+/// The `--analyze --json` object.
+pub fn to_json(a: &Analysis) -> Value {
+    let failure = match &a.outcome {
+        Err(_) => Value::Null,
+        Ok((f, inv)) => json!({
+            "kind": f.kind.as_str(),
+            "exception_class": f.exception.class,
+            "exception_message": f.exception.message,
+            "frames": f.exception.frames.iter().map(|fr| json!({
+                "file": fr.file,
+                "line": fr.line,
+                "function": fr.function,
+            })).collect::<Vec<_>>(),
+            "toolbox_involved": inv.involved,
+            "matched_frame": inv.matched_frame,
+            "toolbox_version": a.toolbox_version,
+        }),
+    };
+    json!({ "failure": failure })
+}
+
+/// A short summary for people.
+pub fn summary(a: &Analysis) -> String {
+    match &a.outcome {
+        Err(why) => format!("No failure to report: {}.\n", why.describe()),
+        Ok((f, inv)) => {
+            let mut s = String::new();
+            let msg = f.exception.message.lines().next().unwrap_or("");
+            s.push_str(&format!(
+                "Failure: {} ({})\n",
+                f.exception.class,
+                f.kind.as_str()
+            ));
+            if !msg.is_empty() {
+                s.push_str(&format!("Message: {msg}\n"));
+            }
+            s.push_str(&format!("Frames:  {}\n", f.exception.frames.len()));
+            if inv.involved {
+                s.push_str(&format!("Toolbox involved: yes: {}\n", inv.reason));
+                s.push_str(&format!("Toolbox version: {}\n", a.toolbox_version));
+                s.push_str("Verdict: would be reported (with consent)\n");
+            } else {
+                s.push_str(&format!("Toolbox involved: no: {}\n", inv.reason));
+                s.push_str("Verdict: would not be reported\n");
+            }
+            s
+        }
+    }
+}

@@ -1,0 +1,353 @@
+//! Python tracebacks, as CPython 3.8 to 3.13 print them: plain tracebacks,
+//! chains ("During handling of the above exception..." / "The above
+//! exception was the direct cause..."), exception groups drawn in `+-+---`
+//! boxes, SyntaxError locations (with or without a `Traceback` header), and
+//! a traceback whose header was cut off by the capture bound.
+//!
+//! Format reference: CPython `Lib/traceback.py` (`StackSummary.format`,
+//! `TracebackException.format`, `_ExceptionPrintContext`).
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::{Exception, Failure, Frame, Kind, join_message, looks_like_log_line, number};
+
+const HEADER: &str = "Traceback (most recent call last):";
+const CAUSE: &str = "The above exception was the direct cause of the following exception:";
+const CONTEXT: &str = "During handling of the above exception, another exception occurred:";
+
+/// More noise lines than this between two frames ends a traceback: it was
+/// not a traceback we can read, and we must stay linear.
+const MAX_NOISE: usize = 64;
+/// Message lines kept after the exception line.
+const MAX_MESSAGE_LINES: usize = 200;
+
+static FRAME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"^  File "(?P<file>.*)", line (?P<line>\d+)(?:, in (?P<func>.*))?$"#)
+        .expect("valid regex")
+});
+static REPEATED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^  \[Previous line repeated (?P<n>\d+) more times?\]$").expect("valid regex")
+});
+static EXCEPTION: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"^(?P<class>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_<>][A-Za-z0-9_<>]*)*)(?:: (?P<msg>.*)|:)?$",
+    )
+    .expect("valid regex")
+});
+static GROUP_HEADER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?P<indent> *)\+ Exception Group Traceback \(most recent call last\):$")
+        .expect("valid regex")
+});
+
+pub(super) fn parse(lines: &[String], truncated: bool) -> Vec<Failure> {
+    let lines: Vec<&str> = lines.iter().map(|l| l.trim_end()).collect();
+    let mut out = Vec::new();
+    let mut seen_header = false;
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        if is_block_header(line) {
+            seen_header = true;
+            match parse_chain(&lines, i) {
+                Some((failure, next)) => {
+                    out.push(failure);
+                    i = next.max(i + 1);
+                }
+                None => i += 1,
+            }
+            continue;
+        }
+        // Tracebacks without a header: a SyntaxError in the main script
+        // (Python prints only its location), or a tail whose start, header
+        // included, was cut off.
+        if let Some(c) = FRAME.captures(line) {
+            let syntax_location = c.name("func").is_none();
+            if syntax_location || (truncated && !seen_header) {
+                if let Some((exception, used)) = parse_body(&lines[i..]) {
+                    if !syntax_location || is_syntax_error(&exception.class) {
+                        out.push(failure(vec![exception], i));
+                        i += used.max(1);
+                        seen_header = true;
+                        continue;
+                    }
+                }
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+fn is_syntax_error(class: &str) -> bool {
+    matches!(
+        class.rsplit('.').next(),
+        Some("SyntaxError" | "IndentationError" | "TabError")
+    )
+}
+
+fn is_block_header(line: &str) -> bool {
+    line == HEADER
+        || GROUP_HEADER
+            .captures(line)
+            .is_some_and(|c| c["indent"].len() == 2)
+}
+
+fn failure(mut chain: Vec<Exception>, start: usize) -> Failure {
+    let exception = chain.pop().unwrap_or_default();
+    Failure {
+        kind: Kind::PythonTraceback,
+        exception,
+        causes: chain,
+        location: None,
+        thread: None,
+        start,
+    }
+}
+
+/// Parses a chain of blocks starting at the header on line `start`;
+/// returns the failure and the index of the first line after it.
+fn parse_chain(lines: &[&str], start: usize) -> Option<(Failure, usize)> {
+    let mut chain = Vec::new();
+    let mut i = start;
+    loop {
+        let (exception, next) = parse_block(lines, i)?;
+        chain.push(exception);
+        i = next;
+        // A chain goes on with: blank, separator, blank, header.
+        let mut j = i;
+        while j < lines.len() && lines[j].is_empty() {
+            j += 1;
+        }
+        if j < lines.len() && (lines[j] == CAUSE || lines[j] == CONTEXT) {
+            j += 1;
+            while j < lines.len() && lines[j].is_empty() {
+                j += 1;
+            }
+            if j < lines.len() && is_block_header(lines[j]) {
+                i = j;
+                continue;
+            }
+        }
+        break;
+    }
+    Some((failure(chain, start), i))
+}
+
+/// Parses one block (plain or exception group) whose header is on line `i`.
+fn parse_block(lines: &[&str], i: usize) -> Option<(Exception, usize)> {
+    if lines[i] == HEADER {
+        let (exception, used) = parse_body(&lines[i + 1..])?;
+        return Some((exception, i + 1 + used));
+    }
+    // An exception group: its own traceback is drawn behind "  | ", its
+    // sub-exceptions in deeper boxes. Like the toolbox's reporter, which
+    // walks only the group's own __traceback__, we keep the group's frames.
+    let indent = GROUP_HEADER.captures(lines[i])?["indent"].len();
+    let prefix = format!("{}|", " ".repeat(indent));
+    let mut content = Vec::new();
+    let mut j = i + 1;
+    while j < lines.len() {
+        match lines[j].strip_prefix(prefix.as_str()) {
+            Some(rest) => content.push(rest.strip_prefix(' ').unwrap_or(rest)),
+            None => break,
+        }
+        j += 1;
+    }
+    let (exception, _) = parse_body(&content)?;
+    // Skip the sub-exception boxes: every line indented at least as deep
+    // as the group whose first visible character is a box character.
+    while j < lines.len() {
+        let l = lines[j];
+        let lead = l.len() - l.trim_start().len();
+        if lead >= indent && l.trim_start().starts_with(['+', '|']) {
+            j += 1;
+        } else {
+            break;
+        }
+    }
+    Some((exception, j))
+}
+
+/// Parses frames, then the exception line and its message, from the top of
+/// `lines`. Returns the exception and how many lines it used.
+fn parse_body(lines: &[&str]) -> Option<(Exception, usize)> {
+    let mut frames: Vec<Frame> = Vec::new();
+    let mut noise = 0;
+    let mut i = 0;
+    let (class, first) = loop {
+        let line = *lines.get(i)?;
+        i += 1;
+        if let Some(c) = FRAME.captures(line) {
+            frames.push(Frame {
+                file: Some(c["file"].to_string()),
+                line: number(&c["line"]),
+                function: c.name("func").map(|m| m.as_str().to_string()),
+                ..Frame::default()
+            });
+            noise = 0;
+        } else if let Some(c) = REPEATED.captures(line) {
+            if let Some(f) = frames.last_mut() {
+                f.repeated = number(&c["n"]);
+            }
+        } else if let Some(code) = line.strip_prefix("    ") {
+            // A source line, then possibly a marker line (3.11+ `~~~^^^`,
+            // SyntaxError carets). Further lines of a multi-line statement
+            // (3.13) are not kept.
+            if let Some(f) = frames.last_mut() {
+                if f.source.is_none() {
+                    f.source = Some(code.to_string());
+                } else if f.marker.is_none() && is_marker(code) {
+                    f.marker = Some(code.to_string());
+                }
+            }
+        } else if !line.starts_with(' ') && !looks_like_log_line(line) {
+            if let Some(c) = EXCEPTION.captures(line) {
+                let msg = c.name("msg").map_or("", |m| m.as_str());
+                break (c["class"].to_string(), msg);
+            }
+            noise += 1;
+        } else {
+            // Interleaved output of another thread or process.
+            noise += 1;
+        }
+        if noise > MAX_NOISE {
+            return None;
+        }
+    };
+    // The message goes on over the following lines (multi-line messages,
+    // notes) until something that is clearly not part of it.
+    let mut message = vec![first];
+    while i < lines.len() && message.len() < MAX_MESSAGE_LINES {
+        let line = lines[i];
+        if ends_message(lines, i) {
+            break;
+        }
+        message.push(line);
+        i += 1;
+    }
+    // Trailing blank lines belong to whatever comes next.
+    while message.len() > 1 && message.last().is_some_and(|l| l.is_empty()) {
+        message.pop();
+        i -= 1;
+    }
+    let exception = Exception {
+        class,
+        message: join_message(&message),
+        frames,
+    };
+    Some((exception, i))
+}
+
+fn is_marker(code: &str) -> bool {
+    let t = code.trim();
+    !t.is_empty() && t.chars().all(|c| matches!(c, '~' | '^' | ' '))
+}
+
+/// Whether line `i` is past the end of an exception's message.
+fn ends_message(lines: &[&str], i: usize) -> bool {
+    let line = lines[i];
+    if is_block_header(line)
+        || line == CAUSE
+        || line == CONTEXT
+        || line.starts_with("Fatal Python error: ")
+        || line.starts_with("thread '")
+        || line.starts_with("Exception in thread ")
+        || line.starts_with("Exception ignored in")
+        || FRAME.is_match(line)
+        || looks_like_log_line(line)
+    {
+        return true;
+    }
+    if line.is_empty() {
+        // A blank line before a chain separator or a new traceback ends
+        // the message; a blank line inside a multi-line message does not.
+        let next = lines[i..].iter().find(|l| !l.is_empty());
+        return next.is_none_or(|l| *l == CAUSE || *l == CONTEXT || is_block_header(l));
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(s: &str) -> Vec<String> {
+        s.lines().map(String::from).collect()
+    }
+
+    #[test]
+    fn plain_traceback() {
+        let text = lines(
+            "Traceback (most recent call last):\n  File \"/a/run.py\", line 3, in <module>\n    main()\n  File \"/a/run.py\", line 2, in main\n    1 / 0\n    ~~^~~\nZeroDivisionError: division by zero\n",
+        );
+        let got = parse(&text, false);
+        assert_eq!(got.len(), 1);
+        let e = &got[0].exception;
+        assert_eq!(e.class, "ZeroDivisionError");
+        assert_eq!(e.message, "division by zero");
+        assert_eq!(e.frames.len(), 2);
+        assert_eq!(e.frames[1].function.as_deref(), Some("main"));
+        assert_eq!(e.frames[1].source.as_deref(), Some("1 / 0"));
+        assert_eq!(e.frames[1].marker.as_deref(), Some("~~^~~"));
+    }
+
+    #[test]
+    fn no_message_and_dotted_class() {
+        let text = lines(
+            "Traceback (most recent call last):\n  File \"x.py\", line 1, in <module>\nValueError\n",
+        );
+        assert_eq!(parse(&text, false)[0].exception.message, "");
+        let text = lines(
+            "Traceback (most recent call last):\n  File \"x.py\", line 1, in <module>\nxarray.core.merge.MergeError: conflicting values\n",
+        );
+        assert_eq!(
+            parse(&text, false)[0].exception.class,
+            "xarray.core.merge.MergeError"
+        );
+    }
+
+    #[test]
+    fn chain_keeps_last_and_causes() {
+        let text = lines(
+            "Traceback (most recent call last):\n  File \"a.py\", line 1, in f\nKeyError: 'x'\n\nDuring handling of the above exception, another exception occurred:\n\nTraceback (most recent call last):\n  File \"a.py\", line 3, in g\n  File \"a.py\", line 4, in h\nRuntimeError: wrapped\n",
+        );
+        let got = parse(&text, false);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].exception.class, "RuntimeError");
+        assert_eq!(got[0].exception.frames.len(), 2);
+        assert_eq!(got[0].causes.len(), 1);
+        assert_eq!(got[0].causes[0].message, "'x'");
+    }
+
+    #[test]
+    fn truncated_tail_without_header() {
+        let text = lines(
+            "  File \"a.py\", line 3, in g\n    g()\nRecursionError: maximum recursion depth exceeded\n",
+        );
+        assert_eq!(parse(&text, true).len(), 1);
+        assert!(parse(&text, false).is_empty());
+    }
+
+    #[test]
+    fn interleaved_log_lines_are_skipped() {
+        let text = lines(
+            "Traceback (most recent call last):\n  File \"a.py\", line 3, in g\n2024-01-01 12:00:00 INFO other thread\n  File \"a.py\", line 4, in h\nOSError: disk full\nINFO:root:after\n",
+        );
+        let got = parse(&text, false);
+        assert_eq!(got[0].exception.frames.len(), 2);
+        assert_eq!(got[0].exception.message, "disk full");
+    }
+
+    #[test]
+    fn garbage_is_not_a_failure() {
+        for s in [
+            "Traceback (most recent call last):",
+            "Traceback (most recent call last):\n  File \"x\", line 1, in y\n",
+            "  File \"x\", line 1\n",
+        ] {
+            assert!(parse(&lines(s), false).is_empty(), "{s:?}");
+        }
+    }
+}

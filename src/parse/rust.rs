@@ -1,0 +1,278 @@
+//! Rust panics and backtraces, in both message formats:
+//!
+//! - before Rust 1.73: `thread 'main' panicked at 'MSG', src/main.rs:2:5`
+//!   (the message may span lines before the closing `', FILE:L:C`);
+//! - since: `thread 'main' panicked at src/main.rs:2:5:` with the message on
+//!   the following lines; recent compilers add the thread id,
+//!   `thread 'main' (12345) panicked at ...`.
+//!
+//! Backtraces (`RUST_BACKTRACE=1`: `  N: SYMBOL`, `=full`: `  N: 0xADDR -
+//! SYMBOL`, each optionally followed by `at FILE:L:C`) become the frames;
+//! without one, the panic location is the only frame. A run of panics that
+//! ends in an abort (a panic while panicking, a panic in a function that
+//! cannot unwind) is one failure: the original panic, with the others kept
+//! as causes. Format reference: Rust `library/std/src/panicking.rs`
+//! (`default_hook`) and `library/std/src/sys/backtrace.rs`.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::{Exception, Failure, Frame, Kind, join_message, number};
+
+const MAX_MESSAGE_LINES: usize = 200;
+const MAX_FRAMES: usize = 10_000;
+
+static HEADER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^thread '(?P<thread>[^']*)'(?: \(\d+\))? panicked at (?P<rest>.*)$")
+        .expect("valid regex")
+});
+/// `FILE:LINE:COL:` (new format) or `FILE:LINE:COL` / `FILE:LINE`.
+static LOCATION: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?P<file>.+?):(?P<line>\d+)(?::(?P<col>\d+))?:?$").expect("valid regex")
+});
+/// Old format's end of message: `...', FILE:L:C`.
+static OLD_END: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?P<msg>.*)', (?P<loc>[^,]+:\d+(?::\d+)?)$").expect("valid regex")
+});
+static FRAME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^ *(?P<n>\d+): +(?:0x[0-9a-fA-F]+ - )?(?P<sym>.+)$").expect("valid regex")
+});
+static AT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^ +at (?P<file>.+?)(?::(?P<line>\d+)(?::(?P<col>\d+))?)?$").expect("valid regex")
+});
+
+/// Messages std prints for the second panic of an aborting run.
+const ABORT_MESSAGES: [&str; 4] = [
+    "panic in a function that cannot unwind",
+    "panic in a destructor during cleanup",
+    "panic in a drop during cleanup",
+    "panicked while processing panic",
+];
+const ABORT_LINES: [&str; 3] = [
+    "thread caused non-unwinding panic. aborting.",
+    "panicked while processing panic. aborting.",
+    "thread panicked while processing panic. aborting.",
+];
+
+/// One parsed panic block and the lines it spans.
+struct Block {
+    failure: Failure,
+    end: usize,
+    /// The block ended with std's abort line.
+    aborted: bool,
+}
+
+pub(super) fn parse(lines: &[String]) -> Vec<Failure> {
+    let mut blocks: Vec<Block> = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        match parse_block(lines, i) {
+            Some(b) => {
+                i = b.end.max(i + 1);
+                blocks.push(b);
+            }
+            None => i += 1,
+        }
+    }
+    merge_aborting_runs(blocks, lines)
+}
+
+/// Folds each run of adjacent panics that ends in an abort into its first
+/// panic (the user's), keeping the rest as causes.
+fn merge_aborting_runs(blocks: Vec<Block>, lines: &[String]) -> Vec<Failure> {
+    let mut out: Vec<Failure> = Vec::new();
+    let mut run: Vec<Block> = Vec::new();
+    let flush = |run: &mut Vec<Block>, out: &mut Vec<Failure>| {
+        let aborts = run
+            .iter()
+            .any(|b| b.aborted || is_abort_message(&b.failure));
+        if aborts && run.len() > 1 {
+            let mut drained = run.drain(..);
+            if let Some(first) = drained.next() {
+                let mut f = first.failure;
+                f.causes = drained.map(|b| b.failure.exception).collect();
+                out.push(f);
+            }
+        } else {
+            out.extend(run.drain(..).map(|b| b.failure));
+        }
+    };
+    for b in blocks {
+        let adjacent = run.last().is_some_and(|prev| {
+            prev.failure.thread == b.failure.thread
+                && lines[prev.end..b.failure.start]
+                    .iter()
+                    .all(|l| l.trim().is_empty())
+        });
+        if !adjacent {
+            flush(&mut run, &mut out);
+        }
+        run.push(b);
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
+fn is_abort_message(f: &Failure) -> bool {
+    ABORT_MESSAGES
+        .iter()
+        .any(|m| f.exception.message.starts_with(m))
+}
+
+fn parse_block(lines: &[String], start: usize) -> Option<Block> {
+    let caps = HEADER.captures(lines[start].trim_end())?;
+    let thread = caps["thread"].to_string();
+    let rest = caps.name("rest").map_or("", |m| m.as_str());
+    let mut i = start + 1;
+    let (message, location) = if let Some(old) = rest.strip_prefix('\'') {
+        // Old format: the message runs to the line ending in `', FILE:L:C`.
+        let mut msg_lines: Vec<&str> = Vec::new();
+        let mut current = old;
+        loop {
+            if let Some(c) = OLD_END.captures(current) {
+                msg_lines.push(c.name("msg").map_or("", |m| m.as_str()));
+                break (join_message(&msg_lines), location(&c["loc"]));
+            }
+            msg_lines.push(current);
+            if i >= lines.len() || msg_lines.len() > MAX_MESSAGE_LINES {
+                // No closing quote: keep what we have, without a location.
+                break (join_message(&msg_lines), None);
+            }
+            current = lines[i].trim_end();
+            i += 1;
+        }
+    } else {
+        let location = location(rest);
+        let mut msg_lines: Vec<&str> = Vec::new();
+        while i < lines.len() && msg_lines.len() < MAX_MESSAGE_LINES {
+            let l = lines[i].trim_end();
+            if l.starts_with("note: ")
+                || l == "stack backtrace:"
+                || HEADER.is_match(l)
+                || ABORT_LINES.contains(&l)
+            {
+                break;
+            }
+            msg_lines.push(l);
+            i += 1;
+        }
+        (join_message(&msg_lines), location)
+    };
+    // What may follow: a note, the backtrace, its closing note, the abort.
+    let mut frames: Vec<Frame> = Vec::new();
+    let mut aborted = false;
+    let mut in_backtrace = false;
+    while i < lines.len() {
+        let l = lines[i].trim_end();
+        if l == "stack backtrace:" {
+            in_backtrace = true;
+        } else if l.starts_with("note: ") {
+            // "note: run with `RUST_BACKTRACE=1`..." or the closing note
+            // "note: Some details are omitted...".
+            in_backtrace = false;
+        } else if ABORT_LINES.contains(&l) {
+            aborted = true;
+            i += 1;
+            break;
+        } else if in_backtrace {
+            if let Some(c) = FRAME.captures(l) {
+                if frames.len() < MAX_FRAMES {
+                    frames.push(Frame {
+                        function: Some(c["sym"].to_string()),
+                        ..Frame::default()
+                    });
+                }
+            } else if let Some(c) = AT.captures(l) {
+                if let Some(f) = frames.last_mut() {
+                    f.file = Some(c["file"].to_string());
+                    f.line = c.name("line").and_then(|m| number(m.as_str()));
+                    f.column = c.name("col").and_then(|m| number(m.as_str()));
+                }
+            } else {
+                break;
+            }
+        } else {
+            break;
+        }
+        i += 1;
+    }
+    if frames.is_empty() {
+        if let Some(loc) = &location {
+            frames.push(loc.clone());
+        }
+    }
+    // A message ending with blank lines: those belong to what follows.
+    Some(Block {
+        failure: Failure {
+            kind: Kind::RustPanic,
+            exception: Exception {
+                class: "panic".to_string(),
+                message,
+                frames,
+            },
+            causes: Vec::new(),
+            location,
+            thread: Some(thread),
+            start,
+        },
+        end: i,
+        aborted,
+    })
+}
+
+fn location(s: &str) -> Option<Frame> {
+    let c = LOCATION.captures(s.trim())?;
+    Some(Frame {
+        file: Some(c["file"].to_string()),
+        line: number(&c["line"]),
+        column: c.name("col").and_then(|m| number(m.as_str())),
+        ..Frame::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(s: &str) -> Vec<String> {
+        s.lines().map(String::from).collect()
+    }
+
+    #[test]
+    fn new_format_without_backtrace() {
+        let got = parse(&lines(
+            "thread 'main' (42) panicked at src/lib.rs:7:9:\nbad\nthings\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n",
+        ));
+        assert_eq!(got.len(), 1);
+        let f = &got[0];
+        assert_eq!(f.exception.message, "bad\nthings");
+        assert_eq!(f.thread.as_deref(), Some("main"));
+        assert_eq!(f.exception.frames.len(), 1);
+        assert_eq!(f.exception.frames[0].file.as_deref(), Some("src/lib.rs"));
+        assert_eq!(f.exception.frames[0].column, Some(9));
+    }
+
+    #[test]
+    fn old_format_multiline() {
+        let got = parse(&lines(
+            "thread '<unnamed>' panicked at 'first\nsecond', src/main.rs:2:5\n",
+        ));
+        assert_eq!(got[0].exception.message, "first\nsecond");
+        assert_eq!(got[0].location.as_ref().and_then(|l| l.line), Some(2));
+    }
+
+    #[test]
+    fn backtrace_frames() {
+        let got = parse(&lines(
+            "thread 'main' panicked at src/main.rs:2:5:\nx\nstack backtrace:\n   0: rust_begin_unwind\n             at /rustc/abc/library/std/src/panicking.rs:645:5\n   1:     0x55d4 - ect_core::run::h0123456789abcdef\n   2: main\nnote: Some details are omitted, run with `RUST_BACKTRACE=full` for a verbose backtrace.\n",
+        ));
+        let frames = &got[0].exception.frames;
+        assert_eq!(frames.len(), 3);
+        assert_eq!(frames[0].line, Some(645));
+        assert_eq!(
+            frames[1].function.as_deref(),
+            Some("ect_core::run::h0123456789abcdef")
+        );
+    }
+}
