@@ -1,14 +1,27 @@
 //! The modes of ect-run, wired together. Each mode is a short function that
-//! calls into the modules that own the work.
+//! calls into the modules that own the work; what the user sees of
+//! ect-run's own doings is printed here, on stderr, prefixed `ect-run:`.
 
-use std::io::Write;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::time::SystemTime;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::CommandFactory;
 
+use crate::analysis::{self, Analysis};
 use crate::cli::Cli;
-use crate::plan::{Mode, Plan};
-use crate::supervise;
+use crate::config::{self, Config};
+use crate::consent;
+use crate::deliver::{self, Outcome};
+use crate::involvement::Rules;
+use crate::outbox::Outbox;
+use crate::parse::Failure;
+use crate::plan::{self, Mode, Plan, UrlSource};
+use crate::report;
+use crate::scrub::Scrubber;
+use crate::supervise::{self, Command, Exit, Finished};
+use crate::test_failure;
 
 /// A mistake in the command line: exit status 2, as for clap's own errors.
 #[derive(Debug)]
@@ -21,6 +34,21 @@ impl std::fmt::Display for UsageError {
 }
 
 impl std::error::Error for UsageError {}
+
+/// The child could not be started: exit 126 or 127, as a shell would.
+#[derive(Debug)]
+pub struct ChildStartError {
+    pub code: u8,
+    pub source: supervise::StartError,
+}
+
+impl std::fmt::Display for ChildStartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.source.fmt(f)
+    }
+}
+
+impl std::error::Error for ChildStartError {}
 
 /// ect-run's own exit status for an error of its own (never the child's).
 pub fn exit_code_for(err: &anyhow::Error) -> u8 {
@@ -41,12 +69,14 @@ pub fn run(cli: Cli) -> Result<u8> {
         std::io::stdout().write_all(&out)?;
         return Ok(0);
     }
+    if cli.internal_raise_error {
+        test_failure::raise_error();
+    }
     let no_mode = !(cli.consent
         || cli.revoke_consent
         || cli.status
         || cli.test_failure
         || cli.send_pending
-        || cli.internal_raise_error
         || cli.analyze.is_some());
     if no_mode && cli.command.is_empty() {
         Cli::command()
@@ -58,28 +88,379 @@ pub fn run(cli: Cli) -> Result<u8> {
     }
     let plan = Plan::from_cli(cli).map_err(|e| anyhow::Error::new(UsageError(e)))?;
     match &plan.mode {
-        Mode::Run(command) => {
-            let finished = supervise::run(command, plan.tail_limit).map_err(|e| {
-                let code = e.exit_code();
-                anyhow::Error::new(ChildStartError { code, source: e })
-            })?;
-            Ok(finished.exit.shell_code())
+        Mode::Run(command) => supervise_and_report(&plan, command),
+        Mode::TestFailure => {
+            eprintln!(
+                "ect-run: running a command that fails inside toolbox code on purpose, to test reporting"
+            );
+            let command = test_failure::command().context("cannot prepare the test failure")?;
+            supervise_and_report(&plan, &command)
         }
-        _ => anyhow::bail!("not built yet"),
+        Mode::Consent => give_consent(&plan),
+        Mode::RevokeConsent => revoke_consent(&plan),
+        Mode::Status => status(&plan),
+        Mode::SendPending => send_pending(&plan),
+        Mode::Analyze { input, json } => analyze_file(&plan, input, *json),
     }
 }
 
-/// The child could not be started: exit 126 or 127, as a shell would.
-#[derive(Debug)]
-pub struct ChildStartError {
-    pub code: u8,
-    pub source: supervise::StartError,
+fn now() -> String {
+    humantime::format_rfc3339_micros(SystemTime::now()).to_string()
 }
 
-impl std::fmt::Display for ChildStartError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.source.fmt(f)
+/// Loads the config for a run; a broken file is reported once and counts
+/// as "no consent, no extra patterns".
+fn load_config_for_run(plan: &Plan) -> Option<Config> {
+    match Config::load(&plan.config_path) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            eprintln!("ect-run: {e:#}; nothing will be reported until it is fixed");
+            None
+        }
     }
 }
 
-impl std::error::Error for ChildStartError {}
+/// The command line's patterns and the config file's.
+fn rules(plan: &Plan, config: Option<&Config>) -> Rules {
+    let mut patterns = plan.patterns.clone();
+    if let Some(c) = config {
+        let origin = format!("toolbox_patterns entry in {}", plan.config_path.display());
+        match plan::compile_patterns(&c.toolbox_patterns(), &origin) {
+            Ok(p) => patterns.extend(p),
+            Err(e) => eprintln!("ect-run: {e:#}; ignoring the config file's patterns"),
+        }
+    }
+    Rules { patterns }
+}
+
+/// Whether stored consent covers `url`.
+fn consent_covers(config: Option<&Config>, url: &str) -> bool {
+    config
+        .and_then(Config::consent)
+        .is_some_and(|c| c.given && c.server_url.as_deref().is_some_and(|u| same_url(u, url)))
+}
+
+fn same_url(a: &str, b: &str) -> bool {
+    a.trim().trim_end_matches('/') == b.trim().trim_end_matches('/')
+}
+
+fn supervise_and_report(plan: &Plan, command: &Command) -> Result<u8> {
+    let finished = supervise::run(command, plan.tail_limit).map_err(|e| {
+        let code = e.exit_code();
+        anyhow::Error::new(ChildStartError { code, source: e })
+    })?;
+    let code = finished.exit.shell_code();
+    let mut config = None;
+    if !finished.exit.succeeded() {
+        config = load_config_for_run(plan);
+        let analysis = analysis::analyze(
+            &finished.stderr.tail,
+            finished.stderr.truncated,
+            finished.exit,
+            finished.interrupted_by_user,
+            &rules(plan, config.as_ref()),
+        );
+        report_if_involved(plan, config.as_ref(), command, &finished, &analysis);
+    }
+    flush_after_run(plan, config);
+    Ok(code)
+}
+
+fn report_if_involved(
+    plan: &Plan,
+    config: Option<&Config>,
+    command: &Command,
+    finished: &Finished,
+    analysis: &Analysis,
+) {
+    let Some((failure, involvement)) = analysis.reportable() else {
+        return;
+    };
+    let (url, source) = plan.server_url(config.and_then(Config::server_url));
+    let report = report::build(
+        &report::Input {
+            failure,
+            involvement,
+            toolbox_version: &analysis.toolbox_version,
+            exit: finished.exit,
+            program: &command.program.to_string_lossy(),
+            timestamp: now(),
+        },
+        &Scrubber::from_env(),
+    );
+    if plan.dry_run {
+        let json = serde_json::to_string_pretty(&report).unwrap_or_default();
+        eprintln!(
+            "ect-run: dry run: this report would be sent to {url} (nothing was sent):\n{json}"
+        );
+        return;
+    }
+    if plan.do_not_track {
+        return;
+    }
+    let Some(config) = config else {
+        return; // the broken config file was reported already
+    };
+    if !consent_covers(Some(config), &url) {
+        hint_consent(config, &url, source, failure);
+        return;
+    }
+    deliver_now(plan, &url, &report);
+}
+
+/// One line on how to opt in; nothing was sent.
+fn hint_consent(config: &Config, url: &str, source: UrlSource, failure: &Failure) {
+    match config
+        .consent()
+        .filter(|c| c.given)
+        .and_then(|c| c.server_url)
+    {
+        Some(given_for) => eprintln!(
+            "ect-run: not reporting this toolbox failure: you consented for {given_for}, but the server is now {url} (from {source}); to consent for it, run `ect-run --consent --server-url {url}`"
+        ),
+        None => eprintln!(
+            "ect-run: this {} involves the ESA Climate Toolbox and could be reported to help fix it; nothing was sent. To opt in, run `ect-run --consent`",
+            if failure.kind == crate::parse::Kind::RustPanic {
+                "panic"
+            } else {
+                "failure"
+            }
+        ),
+    }
+}
+
+/// Keeps the report in the outbox first (so nothing is lost if we are
+/// interrupted), then sends it.
+fn deliver_now(plan: &Plan, url: &str, report: &serde_json::Value) {
+    eprintln!("ect-run: reporting the failure to {url}");
+    let outbox = Outbox::new(plan.outbox_dir.clone());
+    if let Some(t) = outbox
+        .retry_not_before(url)
+        .filter(|t| *t > SystemTime::now())
+    {
+        match outbox.put(url, report) {
+            Ok(_) => eprintln!(
+                "ect-run: report kept in {}: the server asked to wait until {}; it will be sent by a later run or `ect-run --send-pending`",
+                outbox.dir().display(),
+                humantime::format_rfc3339_seconds(t)
+            ),
+            Err(e) => eprintln!("ect-run: report lost: {e:#}"),
+        }
+        return;
+    }
+    let outcome = match outbox.put(url, report) {
+        Ok(path) => outbox.send_one(&path, |u, b| deliver::send(u, b, &plan.delivery)),
+        Err(e) => {
+            // Cannot keep it: send it anyway, once.
+            eprintln!("ect-run: cannot keep the report on disk ({e:#}); sending it once");
+            let body = serde_json::to_vec(report).unwrap_or_default();
+            Some(deliver::send(url, &body, &plan.delivery))
+        }
+    };
+    match outcome {
+        Some(Outcome::Delivered) => eprintln!("ect-run: report delivered."),
+        Some(Outcome::Failed { reason, .. }) => eprintln!(
+            "ect-run: report not delivered ({reason}); kept in {} and will be sent by the next run or `ect-run --send-pending`",
+            outbox.dir().display()
+        ),
+        // Another ect-run (a concurrent --send-pending) took it.
+        None => eprintln!("ect-run: report handed to another ect-run process sending reports"),
+    }
+}
+
+/// Sends reports kept from earlier runs, if there are any and they may be
+/// sent. Quiet unless something was delivered.
+fn flush_after_run(plan: &Plan, config: Option<Config>) {
+    if plan.dry_run || plan.do_not_track {
+        return;
+    }
+    let outbox = Outbox::new(plan.outbox_dir.clone());
+    if outbox.list().is_empty() {
+        return;
+    }
+    let config = match config {
+        Some(c) => c,
+        None => match Config::load(&plan.config_path) {
+            Ok(c) => c,
+            Err(_) => return, // reported when it matters: at a failure
+        },
+    };
+    let done = outbox.flush(
+        |url| consent_covers(Some(&config), url),
+        |u, b| deliver::send(u, b, &plan.delivery),
+    );
+    if done.delivered > 0 {
+        eprintln!(
+            "ect-run: sent {} report(s) kept from earlier runs",
+            done.delivered
+        );
+    }
+}
+
+fn give_consent(plan: &Plan) -> Result<u8> {
+    // Read first: a broken file must be fixed by the user, not replaced.
+    let config = Config::load(&plan.config_path)?;
+    let (url, source) = plan.server_url(config.server_url());
+    if !consent::ask(&url)? {
+        eprintln!("ect-run: no consent recorded; nothing will be sent.");
+        return Ok(0);
+    }
+    config::update(&plan.config_path, |c| {
+        c.set_consent(true, &url, &now());
+        // An explicit --server-url becomes the default for later runs, or
+        // the consent would not cover them.
+        if source == UrlSource::Flag {
+            c.set_server_url(&url);
+        }
+    })?;
+    eprintln!(
+        "ect-run: consent recorded for {url} in {}. Activating reporting.",
+        plan.config_path.display()
+    );
+    if plan.do_not_track {
+        eprintln!("ect-run: note: DO_NOT_TRACK is set, so nothing is sent while it is.");
+    }
+    Ok(0)
+}
+
+fn revoke_consent(plan: &Plan) -> Result<u8> {
+    let config = Config::load(&plan.config_path)?;
+    let previous = config.consent().and_then(|c| c.server_url);
+    let url = previous.unwrap_or_else(|| plan.server_url(config.server_url()).0);
+    config::update(&plan.config_path, |c| c.set_consent(false, &url, &now()))?;
+    // Kept reports were made under the consent just withdrawn.
+    let outbox = Outbox::new(plan.outbox_dir.clone());
+    let pending = outbox.list();
+    for p in &pending {
+        let _ = std::fs::remove_file(p);
+    }
+    eprintln!("ect-run: consent revoked; nothing will be sent.");
+    if !pending.is_empty() {
+        eprintln!(
+            "ect-run: deleted {} report(s) that were waiting to be sent.",
+            pending.len()
+        );
+    }
+    Ok(0)
+}
+
+fn status(plan: &Plan) -> Result<u8> {
+    let mut out = String::new();
+    let path = plan.config_path.display();
+    let config = match Config::load(&plan.config_path) {
+        Ok(c) => {
+            let state = if plan.config_path.exists() {
+                ""
+            } else {
+                " (not created yet)"
+            };
+            out.push_str(&format!("Config file:  {path}{state}\n"));
+            Some(c)
+        }
+        Err(e) => {
+            out.push_str(&format!("Config file:  {path} (UNREADABLE: {e:#})\n"));
+            None
+        }
+    };
+    let (url, source) = plan.server_url(config.as_ref().and_then(Config::server_url));
+    out.push_str(&format!("Server URL:   {url} (from {source})\n"));
+    let consent = config.as_ref().and_then(Config::consent);
+    let line = match &consent {
+        Some(c) if c.given => format!(
+            "given for {} on {}",
+            c.server_url.as_deref().unwrap_or("?"),
+            c.recorded_at.as_deref().unwrap_or("?")
+        ),
+        Some(c) => format!("revoked on {}", c.recorded_at.as_deref().unwrap_or("?")),
+        None => "not given (run `ect-run --consent`)".to_string(),
+    };
+    out.push_str(&format!("Consent:      {line}\n"));
+    let reporting = if plan.do_not_track {
+        "off: DO_NOT_TRACK is set".to_string()
+    } else if consent_covers(config.as_ref(), &url) {
+        "on".to_string()
+    } else if consent.as_ref().is_some_and(|c| c.given) {
+        format!("off: consent does not cover {url}; run `ect-run --consent --server-url {url}`")
+    } else {
+        "off: no consent".to_string()
+    };
+    out.push_str(&format!("Reporting:    {reporting}\n"));
+    let outbox = Outbox::new(plan.outbox_dir.clone());
+    out.push_str(&format!(
+        "Outbox:       {} ({} report(s) waiting)\n",
+        outbox.dir().display(),
+        outbox.list().len()
+    ));
+    if let Some(t) = outbox
+        .retry_not_before(&url)
+        .filter(|t| *t > SystemTime::now())
+    {
+        out.push_str(&format!(
+            "              the server asked to wait until {}\n",
+            humantime::format_rfc3339_seconds(t)
+        ));
+    }
+    std::io::stdout().write_all(out.as_bytes())?;
+    Ok(0)
+}
+
+fn send_pending(plan: &Plan) -> Result<u8> {
+    let outbox = Outbox::new(plan.outbox_dir.clone());
+    let waiting = outbox.list().len();
+    if waiting == 0 {
+        eprintln!("ect-run: no reports waiting to be sent.");
+        return Ok(0);
+    }
+    if plan.do_not_track {
+        eprintln!("ect-run: DO_NOT_TRACK is set: nothing sent; {waiting} report(s) still waiting.");
+        return Ok(0);
+    }
+    let config = Config::load(&plan.config_path)?;
+    let done = outbox.flush(
+        |url| consent_covers(Some(&config), url),
+        |u, b| deliver::send(u, b, &plan.delivery),
+    );
+    eprintln!(
+        "ect-run: {} report(s) delivered, {} still waiting.",
+        done.delivered, done.kept
+    );
+    Ok(if done.kept == 0 { 0 } else { 1 })
+}
+
+fn analyze_file(plan: &Plan, input: &Path, json: bool) -> Result<u8> {
+    let mut raw = Vec::new();
+    if input == Path::new("-") {
+        std::io::stdin()
+            .read_to_end(&mut raw)
+            .context("cannot read standard input")?;
+    } else {
+        raw = std::fs::read(input).with_context(|| format!("cannot read {}", input.display()))?;
+    }
+    // Look at what a run would have kept: the last --tail-size bytes.
+    let truncated = raw.len() > plan.tail_limit;
+    let tail = &raw[raw.len().saturating_sub(plan.tail_limit)..];
+    let config = match Config::load(&plan.config_path) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            eprintln!("ect-run: {e:#}; its patterns are not used");
+            None
+        }
+    };
+    // The text is taken as the stderr of a run that failed.
+    let a = analysis::analyze(
+        tail,
+        truncated,
+        Exit::Code(1),
+        false,
+        &rules(plan, config.as_ref()),
+    );
+    let text = if json {
+        let mut s = serde_json::to_string(&analysis::to_json(&a))?;
+        s.push('\n');
+        s
+    } else {
+        analysis::summary(&a)
+    };
+    std::io::stdout().write_all(text.as_bytes())?;
+    Ok(0)
+}

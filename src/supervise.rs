@@ -82,6 +82,11 @@ pub struct Finished {
     /// The user pressed Ctrl-C (a SIGINT from the terminal reached us) while
     /// the child ran: whatever it printed then is not a failure to report.
     pub interrupted_by_user: bool,
+    /// Our signal handling, still installed: from now on a signal ends
+    /// ect-run at once with the child's status (a report being delivered
+    /// is already safe in the outbox). Dropping it restores nothing, as we
+    /// are about to exit anyway.
+    pub signals: SignalGuard,
 }
 
 /// Why the child could not be started; each maps to the shell's status.
@@ -180,12 +185,14 @@ pub fn run(command: &Command, tail_limit: usize) -> Result<Finished, StartError>
         }
     };
     guard.child_reaped();
-    let interrupted_by_user = guard.finish();
+    guard.exit_on_signal(exit.shell_code());
+    let interrupted_by_user = guard.user_interrupt.load(Ordering::SeqCst);
     let stderr = tee.finish(DRAIN_GRACE);
     Ok(Finished {
         exit,
         stderr,
         interrupted_by_user,
+        signals: guard,
     })
 }
 
@@ -200,12 +207,22 @@ fn classify_start_error(program: &OsString, e: io::Error) -> StartError {
     }
 }
 
-/// Our signal handlers for the lifetime of one child.
-struct SignalGuard {
+/// Our signal handlers for the lifetime of one child, and after it.
+pub struct SignalGuard {
     handle: signal_hook::iterator::Handle,
     thread: Option<thread::JoinHandle<()>>,
     child: Arc<AtomicI32>,
     user_interrupt: Arc<AtomicBool>,
+    /// -1 while the child runs; then the status to exit with on a signal.
+    exit_code: Arc<AtomicI32>,
+}
+
+impl std::fmt::Debug for SignalGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignalGuard")
+            .field("child", &self.child)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SignalGuard {
@@ -217,11 +234,21 @@ impl SignalGuard {
         let handle = signals.handle();
         let child = Arc::new(AtomicI32::new(0));
         let user_interrupt = Arc::new(AtomicBool::new(false));
-        let (c, u) = (Arc::clone(&child), Arc::clone(&user_interrupt));
+        let exit_code = Arc::new(AtomicI32::new(-1));
+        let (c, u, x) = (
+            Arc::clone(&child),
+            Arc::clone(&user_interrupt),
+            Arc::clone(&exit_code),
+        );
         let thread = thread::Builder::new()
             .name("ect-run-signals".into())
             .spawn(move || {
                 for origin in signals.forever() {
+                    let code = x.load(Ordering::SeqCst);
+                    if code >= 0 {
+                        // The child is done: whoever signals wants us gone.
+                        std::process::exit(code);
+                    }
                     let from_terminal = !matches!(origin.cause, Cause::Sent(_));
                     if origin.signal == SIGINT && from_terminal {
                         u.store(true, Ordering::SeqCst);
@@ -254,6 +281,7 @@ impl SignalGuard {
             thread: Some(thread),
             child,
             user_interrupt,
+            exit_code,
         })
     }
 
@@ -266,10 +294,8 @@ impl SignalGuard {
         self.child.store(-1, Ordering::SeqCst);
     }
 
-    /// Stops handling; returns whether the user pressed Ctrl-C.
-    fn finish(mut self) -> bool {
-        self.stop();
-        self.user_interrupt.load(Ordering::SeqCst)
+    fn exit_on_signal(&self, code: u8) {
+        self.exit_code.store(i32::from(code), Ordering::SeqCst);
     }
 
     fn stop(&mut self) {

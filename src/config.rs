@@ -1,0 +1,254 @@
+//! The config file: the user's consent (for which server URL, when, by which
+//! ect-run version), an optional default server URL and extra toolbox
+//! patterns. JSON, readable by its owner only.
+//!
+//! Invariants: keys ect-run does not know are kept as they are; a write is a
+//! temp file in the same directory renamed over the old one, under an
+//! exclusive lock on a sibling lock file, so two processes writing at once
+//! cannot corrupt it or lose each other's change; a file that cannot be
+//! read or parsed is reported and never overwritten.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Map, Value, json};
+
+/// The parsed file. An absent file is an empty config.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    data: Map<String, Value>,
+}
+
+/// The stored answer to `ect-run --consent`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consent {
+    pub given: bool,
+    pub server_url: Option<String>,
+    pub recorded_at: Option<String>,
+    pub ect_run_version: Option<String>,
+}
+
+impl Config {
+    /// Reads `path`; a missing file is an empty config.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = match fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("cannot read config file {}", path.display()));
+            }
+        };
+        Config::parse(&text).with_context(|| {
+            format!(
+                "config file {} is not valid (fix or remove it)",
+                path.display()
+            )
+        })
+    }
+
+    fn parse(text: &str) -> Result<Config> {
+        if text.trim().is_empty() {
+            return Ok(Config::default());
+        }
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(data)) => {
+                let config = Config { data };
+                config.check_types()?;
+                Ok(config)
+            }
+            Ok(_) => bail!("expected a JSON object"),
+            Err(e) => Err(anyhow::Error::new(e)),
+        }
+    }
+
+    /// Known keys with the wrong type are errors too: guessing would risk
+    /// sending without consent.
+    fn check_types(&self) -> Result<()> {
+        match self.data.get("consent") {
+            None | Some(Value::Object(_)) => {}
+            Some(_) => bail!("\"consent\" must be an object"),
+        }
+        if let Some(Value::Object(c)) = self.data.get("consent") {
+            if !matches!(c.get("given"), None | Some(Value::Bool(_))) {
+                bail!("\"consent.given\" must be true or false");
+            }
+        }
+        match self.data.get("server_url") {
+            None | Some(Value::String(_)) | Some(Value::Null) => {}
+            Some(_) => bail!("\"server_url\" must be a string"),
+        }
+        match self.data.get("toolbox_patterns") {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(a)) if a.iter().all(Value::is_string) => {}
+            Some(_) => bail!("\"toolbox_patterns\" must be a list of strings"),
+        }
+        Ok(())
+    }
+
+    pub fn consent(&self) -> Option<Consent> {
+        let c = self.data.get("consent")?.as_object()?;
+        let s = |k: &str| c.get(k).and_then(Value::as_str).map(str::to_string);
+        Some(Consent {
+            given: c.get("given").and_then(Value::as_bool).unwrap_or(false),
+            server_url: s("server_url"),
+            recorded_at: s("recorded_at"),
+            ect_run_version: s("ect_run_version"),
+        })
+    }
+
+    pub fn server_url(&self) -> Option<&str> {
+        self.data
+            .get("server_url")
+            .and_then(Value::as_str)
+            .filter(|s| !s.trim().is_empty())
+    }
+
+    pub fn toolbox_patterns(&self) -> Vec<String> {
+        match self.data.get("toolbox_patterns") {
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    pub fn set_consent(&mut self, given: bool, server_url: &str, now: &str) {
+        self.data.insert(
+            "consent".to_string(),
+            json!({
+                "given": given,
+                "server_url": server_url,
+                "recorded_at": now,
+                "ect_run_version": env!("CARGO_PKG_VERSION"),
+            }),
+        );
+    }
+
+    pub fn set_server_url(&mut self, url: &str) {
+        self.data
+            .insert("server_url".to_string(), Value::String(url.to_string()));
+    }
+
+    fn to_text(&self) -> String {
+        let mut s = serde_json::to_string_pretty(&self.data).unwrap_or_else(|_| "{}".into());
+        s.push('\n');
+        s
+    }
+}
+
+/// Reads, changes and writes the config file under its lock. The change is
+/// applied to what is on disk at that moment, so concurrent writers
+/// serialize instead of overwriting each other.
+pub fn update(path: &Path, change: impl FnOnce(&mut Config)) -> Result<Config> {
+    let dir = parent_dir(path);
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .with_context(|| format!("cannot create config directory {}", dir.display()))?;
+    let _lock = lock(path)?;
+    // A file we cannot parse is the user's to fix: never overwrite it.
+    let mut config = Config::load(path)?;
+    change(&mut config);
+    write_atomic(path, config.to_text().as_bytes())
+        .with_context(|| format!("cannot write config file {}", path.display()))?;
+    Ok(config)
+}
+
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// An exclusive lock on `<path>.lock`, released when the file is dropped.
+/// A sibling file, because the config itself is replaced by rename.
+fn lock(path: &Path) -> Result<File> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".lock");
+    let lock_path = path.with_file_name(name);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&lock_path)
+        .with_context(|| format!("cannot open lock file {}", lock_path.display()))?;
+    file.lock()
+        .with_context(|| format!("cannot lock {}", lock_path.display()))?;
+    Ok(file)
+}
+
+/// Writes `bytes` to a temp file beside `path` (mode 0600), syncs it, and
+/// renames it over `path`: readers see the old file or the new, never half.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = parent_dir(path);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".ect-run-")
+        .suffix(".tmp")
+        .permissions(fs::Permissions::from_mode(0o600))
+        .tempfile_in(&dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_unknown_keys_and_is_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("config.json");
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(
+            &path,
+            r#"{"mine": {"a": [1, 2]}, "server_url": "http://x:1"}"#,
+        )
+        .unwrap();
+        update(&path, |c| {
+            c.set_consent(true, "http://x:1", "2026-01-01T00:00:00Z")
+        })
+        .unwrap();
+        let back: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(back["mine"], json!({"a": [1, 2]}));
+        assert_eq!(back["consent"]["given"], json!(true));
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn corrupt_file_is_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        for bad in [
+            "{not json",
+            "[1, 2]",
+            r#"{"consent": "yes"}"#,
+            r#"{"consent": {"given": "yes"}}"#,
+        ] {
+            fs::write(&path, bad).unwrap();
+            let err = update(&path, |c| c.set_consent(true, "u", "t")).unwrap_err();
+            assert!(
+                format!("{err:#}").contains(&path.display().to_string()),
+                "{err:#}"
+            );
+            assert_eq!(fs::read_to_string(&path).unwrap(), bad);
+        }
+    }
+
+    #[test]
+    fn missing_file_is_empty() {
+        let c = Config::load(Path::new("/nonexistent/ect-run/config.json")).unwrap();
+        assert!(c.consent().is_none());
+    }
+}
