@@ -158,10 +158,10 @@ impl Tee {
     /// an open pipe now means a grandchild inherited it (a daemon, say). We
     /// must not hang on it, so after `grace` we take what we have.
     pub fn finish(mut self, grace: Duration) -> Captured {
-        if self.done.recv_timeout(grace).is_ok() {
-            if let Some(t) = self.thread.take() {
-                let _ = t.join();
-            }
+        if self.done.recv_timeout(grace).is_ok()
+            && let Some(t) = self.thread.take()
+        {
+            let _ = t.join();
         }
         let t = match self.tail.lock() {
             Ok(t) => t,
@@ -181,7 +181,8 @@ mod tests {
 
     #[test]
     fn tail_keeps_last_bytes() {
-        let cases: &[(usize, &[&[u8]], &[u8])] = &[
+        type Case<'a> = (usize, &'a [&'a [u8]], &'a [u8]);
+        let cases: &[Case] = &[
             (4, &[b"ab"], b"ab"),
             (4, &[b"abcd"], b"abcd"),
             (4, &[b"abcdef"], b"cdef"),

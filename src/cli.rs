@@ -125,35 +125,6 @@ pub struct Cli {
     pub command: Vec<OsString>,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn cli_definition_is_consistent() {
-        Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn command_after_double_dash() {
-        let cli = Cli::try_parse_from(["ect-run", "--", "ls", "-l", "--all"]).unwrap();
-        assert_eq!(cli.command, ["ls", "-l", "--all"]);
-    }
-
-    #[test]
-    fn modes_exclude_each_other() {
-        assert!(Cli::try_parse_from(["ect-run", "--consent", "--status"]).is_err());
-        assert!(Cli::try_parse_from(["ect-run", "--consent", "--", "ls"]).is_err());
-    }
-
-    #[test]
-    fn analyze_defaults_to_stdin() {
-        let cli = Cli::try_parse_from(["ect-run", "--analyze"]).unwrap();
-        assert_eq!(cli.analyze, Some(PathBuf::from("-")));
-    }
-}
-
 /// Parses the process's arguments; on a usage error, exits with status 2
 /// after clap's message. A bare word where an option was expected is almost
 /// always a command missing its `--`, so that gets a tip.
@@ -182,5 +153,34 @@ pub fn parse() -> Cli {
             }
             e.exit()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn command_after_double_dash() {
+        let cli = Cli::try_parse_from(["ect-run", "--", "ls", "-l", "--all"]).unwrap();
+        assert_eq!(cli.command, ["ls", "-l", "--all"]);
+    }
+
+    #[test]
+    fn modes_exclude_each_other() {
+        assert!(Cli::try_parse_from(["ect-run", "--consent", "--status"]).is_err());
+        assert!(Cli::try_parse_from(["ect-run", "--consent", "--", "ls"]).is_err());
+    }
+
+    #[test]
+    fn analyze_defaults_to_stdin() {
+        let cli = Cli::try_parse_from(["ect-run", "--analyze"]).unwrap();
+        assert_eq!(cli.analyze, Some(PathBuf::from("-")));
     }
 }

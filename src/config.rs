@@ -72,10 +72,10 @@ impl Config {
             None | Some(Value::Object(_)) => {}
             Some(_) => bail!("\"consent\" must be an object"),
         }
-        if let Some(Value::Object(c)) = self.data.get("consent") {
-            if !matches!(c.get("given"), None | Some(Value::Bool(_))) {
-                bail!("\"consent.given\" must be true or false");
-            }
+        if let Some(Value::Object(c)) = self.data.get("consent")
+            && !matches!(c.get("given"), None | Some(Value::Bool(_)))
+        {
+            bail!("\"consent.given\" must be true or false");
         }
         match self.data.get("server_url") {
             None | Some(Value::String(_)) | Some(Value::Null) => {}

@@ -60,15 +60,15 @@ pub fn decide(failure: &Failure, rules: &Rules) -> Involvement {
             };
         }
     }
-    if let Some(loc) = &failure.location {
-        if let Some(rule) = frame_rule(failure.kind, loc, rules) {
-            return Involvement {
-                involved: true,
-                matched_frame: None,
-                reason: format!("the panic location ({}) {rule}", describe(loc)),
-                matched_path: loc.file.clone(),
-            };
-        }
+    if let Some(loc) = &failure.location
+        && let Some(rule) = frame_rule(failure.kind, loc, rules)
+    {
+        return Involvement {
+            involved: true,
+            matched_frame: None,
+            reason: format!("the panic location ({}) {rule}", describe(loc)),
+            matched_path: loc.file.clone(),
+        };
     }
     let reason = match failure.kind {
         Kind::Signal => "a signal leaves no frames to tell whose code failed".to_string(),

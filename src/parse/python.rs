@@ -64,15 +64,14 @@ pub(super) fn parse(lines: &[String], truncated: bool) -> Vec<Failure> {
         // included, was cut off.
         if let Some(c) = FRAME.captures(line) {
             let syntax_location = c.name("func").is_none();
-            if syntax_location || (truncated && !seen_header) {
-                if let Some((exception, used)) = parse_body(&lines[i..]) {
-                    if !syntax_location || is_syntax_error(&exception.class) {
-                        out.push(failure(vec![exception], i));
-                        i += used.max(1);
-                        seen_header = true;
-                        continue;
-                    }
-                }
+            if (syntax_location || (truncated && !seen_header))
+                && let Some((exception, used)) = parse_body(&lines[i..])
+                && (!syntax_location || is_syntax_error(&exception.class))
+            {
+                out.push(failure(vec![exception], i));
+                i += used.max(1);
+                seen_header = true;
+                continue;
             }
         }
         i += 1;

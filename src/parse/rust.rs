@@ -197,10 +197,10 @@ fn parse_block(lines: &[String], start: usize) -> Option<Block> {
         }
         i += 1;
     }
-    if frames.is_empty() {
-        if let Some(loc) = &location {
-            frames.push(loc.clone());
-        }
+    if frames.is_empty()
+        && let Some(loc) = &location
+    {
+        frames.push(loc.clone());
     }
     // A message ending with blank lines: those belong to what follows.
     Some(Block {
