@@ -151,6 +151,7 @@ fn supervise_and_report(plan: &Plan, command: &Command) -> Result<u8> {
     })?;
     let code = finished.exit.shell_code();
     let mut config = None;
+    let mut failed_url = None;
     if !finished.exit.succeeded() {
         config = load_config_for_run(plan);
         let analysis = analysis::analyze(
@@ -160,22 +161,22 @@ fn supervise_and_report(plan: &Plan, command: &Command) -> Result<u8> {
             finished.interrupted_by_user,
             &rules(plan, config.as_ref()),
         );
-        report_if_involved(plan, config.as_ref(), command, &finished, &analysis);
+        failed_url = report_if_involved(plan, config.as_ref(), command, &finished, &analysis);
     }
-    flush_after_run(plan, config);
+    flush_after_run(plan, config, failed_url.as_deref());
     Ok(code)
 }
 
+/// Reports the failure if it involves the toolbox and may be sent; returns
+/// the server URL when a delivery to it just failed.
 fn report_if_involved(
     plan: &Plan,
     config: Option<&Config>,
     command: &Command,
     finished: &Finished,
     analysis: &Analysis,
-) {
-    let Some((failure, involvement)) = analysis.reportable() else {
-        return;
-    };
+) -> Option<String> {
+    let (failure, involvement) = analysis.reportable()?;
     let (url, source) = plan.server_url(config.and_then(Config::server_url));
     let report = report::build(
         &report::Input {
@@ -193,19 +194,18 @@ fn report_if_involved(
         eprintln!(
             "ect-run: dry run: this report would be sent to {url} (nothing was sent):\n{json}"
         );
-        return;
+        return None;
     }
     if plan.do_not_track {
-        return;
+        return None;
     }
-    let Some(config) = config else {
-        return; // the broken config file was reported already
-    };
+    // A broken config file was reported already.
+    let config = config?;
     if !consent_covers(Some(config), &url) {
         hint_consent(config, &url, source, failure);
-        return;
+        return None;
     }
-    deliver_now(plan, &url, &report);
+    (!deliver_now(plan, &url, &report)).then_some(url)
 }
 
 /// One line on how to opt in; nothing was sent.
@@ -230,8 +230,8 @@ fn hint_consent(config: &Config, url: &str, source: UrlSource, failure: &Failure
 }
 
 /// Keeps the report in the outbox first (so nothing is lost if we are
-/// interrupted), then sends it.
-fn deliver_now(plan: &Plan, url: &str, report: &serde_json::Value) {
+/// interrupted), then sends it. Returns whether it was delivered.
+fn deliver_now(plan: &Plan, url: &str, report: &serde_json::Value) -> bool {
     eprintln!("ect-run: reporting the failure to {url}");
     let outbox = Outbox::new(plan.outbox_dir.clone());
     if let Some(t) = outbox
@@ -246,7 +246,7 @@ fn deliver_now(plan: &Plan, url: &str, report: &serde_json::Value) {
             ),
             Err(e) => eprintln!("ect-run: report lost: {e:#}"),
         }
-        return;
+        return false;
     }
     let outcome = match outbox.put(url, report) {
         Ok(path) => outbox.send_one(&path, |u, b| deliver::send(u, b, &plan.delivery)),
@@ -258,19 +258,29 @@ fn deliver_now(plan: &Plan, url: &str, report: &serde_json::Value) {
         }
     };
     match outcome {
-        Some(Outcome::Delivered) => eprintln!("ect-run: report delivered."),
-        Some(Outcome::Failed { reason, .. }) => eprintln!(
-            "ect-run: report not delivered ({reason}); kept in {} and will be sent by the next run or `ect-run --send-pending`",
-            outbox.dir().display()
-        ),
+        Some(Outcome::Delivered) => {
+            eprintln!("ect-run: report delivered.");
+            true
+        }
+        Some(Outcome::Failed { reason, .. }) => {
+            eprintln!(
+                "ect-run: report not delivered ({reason}); kept in {} and will be sent by the next run or `ect-run --send-pending`",
+                outbox.dir().display()
+            );
+            false
+        }
         // Another ect-run (a concurrent --send-pending) took it.
-        None => eprintln!("ect-run: report handed to another ect-run process sending reports"),
+        None => {
+            eprintln!("ect-run: report handed to another ect-run process sending reports");
+            true
+        }
     }
 }
 
 /// Sends reports kept from earlier runs, if there are any and they may be
-/// sent. Quiet unless something was delivered.
-fn flush_after_run(plan: &Plan, config: Option<Config>) {
+/// sent, except to a server that just failed us. Quiet unless something was
+/// delivered.
+fn flush_after_run(plan: &Plan, config: Option<Config>, failed_url: Option<&str>) {
     if plan.dry_run || plan.do_not_track {
         return;
     }
@@ -286,7 +296,7 @@ fn flush_after_run(plan: &Plan, config: Option<Config>) {
         },
     };
     let done = outbox.flush(
-        |url| consent_covers(Some(&config), url),
+        |url| failed_url != Some(url) && consent_covers(Some(&config), url),
         |u, b| deliver::send(u, b, &plan.delivery),
     );
     if done.delivered > 0 {

@@ -6,5 +6,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod completions;
 mod fixtures;
+mod report;
 mod supervise;

@@ -76,3 +76,42 @@ pub fn fake_toolbox() -> PathBuf {
         .join("programs")
         .join("fake_toolbox")
 }
+
+/// The toolbox's test message.
+pub const TEST_MESSAGE: &str = "This is an error to test the reporting functionality.";
+
+/// Installs a small fake `esa_climate_toolbox` package (with dist-info
+/// 1.7.2) under `<env>/home/env/site-packages` and returns that directory,
+/// for PYTHONPATH. Its `FailureReporter.raise_error()` is the toolbox's.
+pub fn install_fake_toolbox(env: &Env) -> PathBuf {
+    let site = env.path().join("home").join("env").join("site-packages");
+    let pkg = site.join("esa_climate_toolbox");
+    std::fs::create_dir_all(pkg.join("util")).unwrap();
+    std::fs::write(pkg.join("__init__.py"), "").unwrap();
+    std::fs::write(pkg.join("version.py"), "__version__ = '1.7.2'\n").unwrap();
+    std::fs::write(pkg.join("util").join("__init__.py"), "").unwrap();
+    std::fs::write(
+        pkg.join("util").join("reporting.py"),
+        format!(
+            "class FailureReporter:\n    @staticmethod\n    def raise_error():\n        raise Exception(\"{TEST_MESSAGE}\")\n\n\ndef apply(func, *args):\n    return func(*args)\n"
+        ),
+    )
+    .unwrap();
+    let info = site.join("esa_climate_toolbox-1.7.2.dist-info");
+    std::fs::create_dir_all(&info).unwrap();
+    std::fs::write(
+        info.join("METADATA"),
+        "Metadata-Version: 2.1\nName: esa-climate-toolbox\nVersion: 1.7.2\n",
+    )
+    .unwrap();
+    site
+}
+
+/// Writes a Python script into the test's directory and returns its path.
+pub fn script(env: &Env, name: &str, code: &str) -> PathBuf {
+    let dir = env.path().join("home").join("work");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, code).unwrap();
+    path
+}

@@ -1,0 +1,494 @@
+//! Consent, the report and its delivery (issue #5), with a real recording
+//! HTTP server on 127.0.0.1 and real Python children failing inside a fake
+//! toolbox package.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use predicates::prelude::*;
+use serde_json::Value;
+
+use crate::support::server::{Behavior, TestServer, closed_port_url};
+use crate::support::{Env, TEST_MESSAGE, install_fake_toolbox, script};
+
+const TOOLBOX_FAILURE: &str = "from esa_climate_toolbox.util.reporting import FailureReporter\n\
+password = 'hunter2'\n\
+FailureReporter.raise_error()\n";
+
+/// A toolbox failure run: `ect-run [extra] -- python3 script`.
+struct Run {
+    env: Env,
+    site: PathBuf,
+    script: PathBuf,
+}
+
+impl Run {
+    fn new(code: &str) -> Run {
+        let env = Env::new();
+        let site = install_fake_toolbox(&env);
+        let script = script(&env, "job.py", code);
+        Run { env, site, script }
+    }
+
+    fn cmd(&self, extra: &[&str]) -> assert_cmd::Command {
+        let mut c = self.env.cmd();
+        c.env("PYTHONPATH", &self.site)
+            .args(extra)
+            .arg("--")
+            .arg("python3")
+            .arg(&self.script);
+        c
+    }
+}
+
+fn outbox_len(env: &Env) -> usize {
+    std::fs::read_dir(env.outbox())
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| {
+                    e.file_name().to_string_lossy().ends_with(".json")
+                        && !e.file_name().to_string_lossy().starts_with("retry")
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn consented_toolbox_failure_arrives_in_toolbox_form() {
+    let server = TestServer::start();
+    let run = Run::new(TOOLBOX_FAILURE);
+    run.env.consent_to(&server.url());
+    run.cmd(&[])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!(
+            "Exception: {TEST_MESSAGE}"
+        )))
+        .stderr(predicate::str::contains(format!(
+            "ect-run: reporting the failure to {}",
+            server.url()
+        )))
+        .stderr(predicate::str::ends_with("ect-run: report delivered.\n"));
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(reqs[0].method, "POST");
+    assert_eq!(reqs[0].header("content-type"), Some("application/json"));
+    let r = reqs[0].json();
+    assert_eq!(r["toolbox-version"], "1.7.2");
+    assert_eq!(r["exception-class"], "Exception");
+    assert_eq!(
+        r["exception-instance"],
+        format!("Exception('{TEST_MESSAGE}')")
+    );
+    let tb: Vec<&str> = r["traceback"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(tb.len(), 2);
+    // format_tb form, with the home directory scrubbed to ~.
+    assert_eq!(
+        tb[0],
+        "  File \"~/work/job.py\", line 3, in <module>\n    FailureReporter.raise_error()\n"
+    );
+    assert!(tb[1].starts_with("  File \"~/env/site-packages/esa_climate_toolbox/util/reporting.py\", line 4, in raise_error\n"), "{}", tb[1]);
+    assert_eq!(r["failure-kind"], "python-traceback");
+    assert_eq!(r["exit-status"], 1);
+    assert_eq!(r["signal"], Value::Null);
+    assert_eq!(r["command"], "python3");
+    assert_eq!(r["matched-frame"], 1);
+    assert_eq!(r["ect-run-version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(r["fingerprint"].as_str().unwrap().len(), 32);
+    let body = String::from_utf8_lossy(&reqs[0].body);
+    assert!(
+        !body.contains("tester") && !body.contains(run.env.path().to_str().unwrap()),
+        "{body}"
+    );
+    assert_eq!(outbox_len(&run.env), 0);
+}
+
+#[test]
+fn same_failure_same_fingerprint() {
+    let server = TestServer::start();
+    let run = Run::new(TOOLBOX_FAILURE);
+    run.env.consent_to(&server.url());
+    run.cmd(&[]).assert().code(1);
+    run.cmd(&[]).assert().code(1);
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(reqs[0].json()["fingerprint"], reqs[1].json()["fingerprint"]);
+}
+
+#[test]
+fn nothing_is_sent_without_consent() {
+    let server = TestServer::start();
+    let run = Run::new(TOOLBOX_FAILURE);
+    run.cmd(&["--server-url", &server.url()])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("could be reported to help fix it; nothing was sent. To opt in, run `ect-run --consent`"));
+    assert!(server.requests().is_empty());
+    assert_eq!(outbox_len(&run.env), 0);
+}
+
+#[test]
+fn nothing_is_sent_with_do_not_track() {
+    let server = TestServer::start();
+    let run = Run::new(TOOLBOX_FAILURE);
+    run.env.consent_to(&server.url());
+    run.cmd(&[])
+        .env("DO_NOT_TRACK", "1")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("ect-run:").not());
+    assert!(server.requests().is_empty());
+}
+
+#[test]
+fn nothing_is_sent_for_a_failure_outside_the_toolbox() {
+    let server = TestServer::start();
+    let run = Run::new("x = 1 / 0\n");
+    run.env.consent_to(&server.url());
+    run.cmd(&[])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "ZeroDivisionError: division by zero",
+        ))
+        .stderr(predicate::str::contains("ect-run:").not());
+    assert!(server.requests().is_empty());
+}
+
+#[test]
+fn nothing_is_sent_for_a_run_that_succeeds() {
+    let server = TestServer::start();
+    let run = Run::new(
+        "import traceback\ntry:\n    from esa_climate_toolbox.util.reporting import FailureReporter\n    FailureReporter.raise_error()\nexcept Exception:\n    traceback.print_exc()\n",
+    );
+    run.env.consent_to(&server.url());
+    run.cmd(&[])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("ect-run:").not());
+    assert!(server.requests().is_empty());
+}
+
+#[test]
+fn consent_holds_only_for_its_url() {
+    let server = TestServer::start();
+    let other = TestServer::start();
+    let run = Run::new(TOOLBOX_FAILURE);
+    run.env.consent_to(&server.url());
+    run.cmd(&[])
+        .env(
+            "ESA_CLIMATE_TOOLBOX_FAILURE_REPORTING_SERVER_URL",
+            other.url(),
+        )
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!(
+            "you consented for {}",
+            server.url()
+        )))
+        .stderr(predicate::str::contains(format!(
+            "ect-run --consent --server-url {}",
+            other.url()
+        )));
+    assert!(server.requests().is_empty() && other.requests().is_empty());
+}
+
+#[test]
+fn dry_run_prints_the_report_and_sends_nothing() {
+    let server = TestServer::start();
+    let run = Run::new(TOOLBOX_FAILURE);
+    run.env.consent_to(&server.url());
+    let out = run.cmd(&["--dry-run"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    let json_start = err.find("ect-run: dry run:").unwrap();
+    let json_text = &err[err[json_start..].find('\n').unwrap() + json_start + 1..];
+    let report: Value = serde_json::from_str(json_text).unwrap();
+    assert_eq!(report["exception-class"], "Exception");
+    assert!(server.requests().is_empty());
+    assert_eq!(outbox_len(&run.env), 0);
+}
+
+/// Every way a delivery can fail: the report is kept, the status is the
+/// child's, and ect-run does not wait past its timeout.
+#[test]
+fn undeliverable_reports_are_kept() {
+    let cases: Vec<(&str, Option<TestServer>)> = vec![
+        ("refused", None),
+        (
+            "500",
+            Some(TestServer::with_behavior(Behavior::Status(500))),
+        ),
+        ("reset", Some(TestServer::with_behavior(Behavior::Reset))),
+        ("hang", Some(TestServer::with_behavior(Behavior::Hang))),
+    ];
+    for (name, server) in cases {
+        let url = server
+            .as_ref()
+            .map_or_else(closed_port_url, TestServer::url);
+        let run = Run::new(TOOLBOX_FAILURE);
+        run.env.consent_to(&url);
+        let start = Instant::now();
+        run.cmd(&["--timeout", "1", "--connect-timeout", "1"])
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("ect-run: report not delivered ("))
+            .stderr(predicate::str::contains(
+                "will be sent by the next run or `ect-run --send-pending`",
+            ));
+        assert!(
+            start.elapsed() < Duration::from_secs(6),
+            "{name}: took {:?}",
+            start.elapsed()
+        );
+        assert_eq!(outbox_len(&run.env), 1, "{name}");
+    }
+}
+
+#[test]
+fn kept_report_is_delivered_once_when_the_server_is_back() {
+    let server = TestServer::with_behavior(Behavior::Status(503));
+    let run = Run::new(TOOLBOX_FAILURE);
+    run.env.consent_to(&server.url());
+    run.cmd(&[]).assert().code(1);
+    assert_eq!(outbox_len(&run.env), 1);
+    server.set_behavior(Behavior::Ok);
+    // The next run, even a successful one, sends what was kept.
+    run.env
+        .cmd()
+        .args(["--", "true"])
+        .assert()
+        .success()
+        .stderr("ect-run: sent 1 report(s) kept from earlier runs\n");
+    run.env
+        .cmd()
+        .args(["--", "true"])
+        .assert()
+        .success()
+        .stderr("");
+    run.env.cmd().arg("--send-pending").assert().success();
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 2, "one refused with 503, one delivered");
+    assert_eq!(reqs[0].body, reqs[1].body);
+    assert_eq!(outbox_len(&run.env), 0);
+}
+
+#[test]
+fn retry_after_is_honoured() {
+    let server = TestServer::with_behavior(Behavior::RetryAfter(429, "3600".into()));
+    let run = Run::new(TOOLBOX_FAILURE);
+    run.env.consent_to(&server.url());
+    run.cmd(&[])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("HTTP 429"));
+    server.set_behavior(Behavior::Ok);
+    run.cmd(&[])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("the server asked to wait until"));
+    run.env.cmd().arg("--send-pending").assert().code(1);
+    assert_eq!(
+        server.requests().len(),
+        1,
+        "nothing more is sent before the time given"
+    );
+    assert_eq!(outbox_len(&run.env), 2);
+}
+
+#[test]
+fn concurrent_runs_lose_nothing_and_send_each_report_once() {
+    let server = TestServer::with_behavior(Behavior::Status(500));
+    let run = Run::new(TOOLBOX_FAILURE);
+    run.env.consent_to(&server.url());
+    // Four failing runs at once, their deliveries refused: four kept.
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("ect-run"));
+            c.env_clear()
+                .env("PATH", std::env::var_os("PATH").unwrap())
+                .env("HOME", run.env.path().join("home"))
+                .env("XDG_CONFIG_HOME", run.env.path().join("config"))
+                .env("XDG_STATE_HOME", run.env.path().join("state"))
+                .env("PYTHONPATH", &run.site)
+                .arg("--")
+                .arg("python3")
+                .arg(&run.script)
+                .stderr(std::process::Stdio::null());
+            c.spawn().unwrap()
+        })
+        .collect();
+    for mut c in children {
+        assert_eq!(c.wait().unwrap().code(), Some(1));
+    }
+    assert_eq!(outbox_len(&run.env), 4);
+    assert_eq!(server.requests().len(), 4);
+    // Three senders at once: each kept report arrives exactly once.
+    server.set_behavior(Behavior::Ok);
+    let senders: Vec<_> = (0..3)
+        .map(|_| {
+            let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("ect-run"));
+            c.env_clear()
+                .env("PATH", std::env::var_os("PATH").unwrap())
+                .env("HOME", run.env.path().join("home"))
+                .env("XDG_CONFIG_HOME", run.env.path().join("config"))
+                .env("XDG_STATE_HOME", run.env.path().join("state"))
+                .arg("--send-pending")
+                .stderr(std::process::Stdio::null());
+            c.spawn().unwrap()
+        })
+        .collect();
+    for mut c in senders {
+        c.wait().unwrap();
+    }
+    assert_eq!(server.requests().len(), 8);
+    assert_eq!(outbox_len(&run.env), 0);
+}
+
+#[test]
+fn corrupt_config_is_reported_and_kept() {
+    let server = TestServer::start();
+    let run = Run::new(TOOLBOX_FAILURE);
+    let cfg = run.env.config_path();
+    std::fs::create_dir_all(cfg.parent().unwrap()).unwrap();
+    std::fs::write(&cfg, "{\"consent\": {\"given\": true,").unwrap();
+    run.cmd(&["--server-url", &server.url()])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!(
+            "ect-run: config file {} is not valid",
+            cfg.display()
+        )));
+    run.env
+        .cmd()
+        .arg("--consent")
+        .write_stdin("YES\n")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("fix or remove it"));
+    assert_eq!(
+        std::fs::read_to_string(&cfg).unwrap(),
+        "{\"consent\": {\"given\": true,"
+    );
+    assert!(server.requests().is_empty());
+}
+
+#[test]
+fn test_failure_goes_the_whole_way() {
+    let server = TestServer::start();
+    let env = Env::new();
+    env.consent_to(&server.url());
+    // Without the toolbox installed: ect-run's own child panics.
+    env.cmd()
+        .env("ECT_RUN_PYTHON", "/nonexistent/python")
+        .arg("--test-failure")
+        .assert()
+        .code(101)
+        .stderr(predicate::str::contains(TEST_MESSAGE))
+        .stderr(predicate::str::contains("ect-run: report delivered."));
+    let r = server.requests()[0].json();
+    assert_eq!(r["exception-class"], "panic");
+    assert_eq!(r["failure-kind"], "rust-panic");
+    assert!(
+        r["exception-instance"]
+            .as_str()
+            .unwrap()
+            .contains(TEST_MESSAGE)
+    );
+    // With the toolbox importable: Python's FailureReporter.raise_error().
+    let site = install_fake_toolbox(&env);
+    env.cmd()
+        .env("PYTHONPATH", &site)
+        .arg("--test-failure")
+        .assert()
+        .code(1);
+    let r = server.requests()[1].json();
+    assert_eq!(
+        r["exception-instance"],
+        format!("Exception('{TEST_MESSAGE}')")
+    );
+    assert_eq!(r["toolbox-version"], "1.7.2");
+}
+
+#[test]
+fn consent_from_a_pipe_status_and_revoke() {
+    let env = Env::new();
+    env.cmd()
+        .args(["--consent", "--server-url", "http://127.0.0.1:9/"])
+        .write_stdin("no\n")
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("no consent recorded"));
+    assert!(!env.config_path().exists());
+    env.cmd()
+        .arg("--consent")
+        .write_stdin("")
+        .assert()
+        .success();
+    assert!(!env.config_path().exists(), "end of input is not consent");
+    env.cmd()
+        .args(["--consent", "--server-url", "http://127.0.0.1:9/"])
+        .write_stdin("yes\n")
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "Please enter YES below to consent to reporting.",
+        ))
+        .stderr(predicate::str::contains(
+            "consent recorded for http://127.0.0.1:9/",
+        ));
+    let cfg: Value =
+        serde_json::from_str(&std::fs::read_to_string(env.config_path()).unwrap()).unwrap();
+    assert_eq!(cfg["consent"]["given"], true);
+    assert_eq!(cfg["consent"]["server_url"], "http://127.0.0.1:9/");
+    assert_eq!(cfg["server_url"], "http://127.0.0.1:9/");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(env.config_path())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    env.cmd()
+        .arg("--status")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "Server URL:   http://127.0.0.1:9/ (from the config file)",
+        ))
+        .stdout(predicate::str::contains("Reporting:    on"));
+    env.cmd().arg("--revoke-consent").assert().success();
+    env.cmd()
+        .arg("--status")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Reporting:    off: no consent"));
+}
+
+#[test]
+fn tail_keeps_the_last_bytes() {
+    // 300 KiB of noise after the traceback pushes it out of a 64 KiB tail.
+    let before = "import sys\nsys.stderr.write('x' * 300000 + '\\n')\n";
+    let after_tb =
+        "import sys, atexit\natexit.register(lambda: sys.stderr.write('y' * 300000 + '\\n'))\n";
+    let hint = "could be reported to help fix it";
+    let run = Run::new(&format!("{before}{TOOLBOX_FAILURE}"));
+    run.cmd(&["--tail-size", "64KiB"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(hint));
+    let run = Run::new(&format!("{after_tb}{TOOLBOX_FAILURE}"));
+    run.cmd(&["--tail-size", "64KiB"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(hint).not());
+    run.cmd(&["--tail-size", "1MiB"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(hint));
+}
