@@ -21,9 +21,11 @@ pub fn normalize(raw: &[u8], truncated: bool) -> Lines {
             None => &[],
         };
     }
-    let text = String::from_utf8_lossy(raw);
-    let stripped = strip_ansi(&text);
-    let lines = stripped
+    // Escape sequences are ASCII: strip them from the bytes, before the
+    // (costlier) decoding.
+    let stripped = strip_ansi_bytes(raw);
+    let text = String::from_utf8_lossy(&stripped);
+    let lines = text
         .split('\n')
         .map(|line| {
             let line = line.strip_suffix('\r').unwrap_or(line);
@@ -33,7 +35,11 @@ pub fn normalize(raw: &[u8], truncated: bool) -> Lines {
                 Some(i) => &line[i + 1..],
                 None => line,
             };
-            line.replace('\0', "")
+            if line.contains('\0') {
+                line.replace('\0', "")
+            } else {
+                line.to_string()
+            }
         })
         .collect::<Vec<_>>();
     let mut lines = lines;
@@ -48,42 +54,56 @@ fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
 }
 
 /// Removes ECMA-48 escape sequences: CSI (`ESC [ ... final`), OSC
-/// (`ESC ] ... BEL` or `ESC \`), and two-byte escapes.
-pub fn strip_ansi(s: &str) -> String {
-    if !s.contains('\x1b') {
-        return s.to_string();
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '\x1b' {
-            out.push(c);
+/// (`ESC ] ... BEL` or `ESC \`), and two-byte escapes. Copies the runs
+/// between escapes whole.
+pub fn strip_ansi_bytes(s: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    const ESC: u8 = 0x1b;
+    let Some(first) = memchr(ESC, s) else {
+        return std::borrow::Cow::Borrowed(s);
+    };
+    let mut out = Vec::with_capacity(s.len());
+    out.extend_from_slice(&s[..first]);
+    let mut i = first;
+    while i < s.len() {
+        if s[i] != ESC {
+            let end = memchr(ESC, &s[i..]).map_or(s.len(), |j| i + j);
+            out.extend_from_slice(&s[i..end]);
+            i = end;
             continue;
         }
-        match chars.next() {
-            Some('[') => {
-                // Parameters and intermediates, then one final byte @..~.
-                for c in chars.by_ref() {
-                    if ('@'..='~').contains(&c) {
-                        break;
-                    }
+        i += 1;
+        match s.get(i) {
+            Some(b'[') => {
+                // Parameters and intermediates, then one final byte @..~;
+                // a line end means the sequence was cut: keep the line.
+                i += 1;
+                while i < s.len() && !(0x40..=0x7e).contains(&s[i]) && s[i] != b'\n' {
+                    i += 1;
+                }
+                if i < s.len() && s[i] != b'\n' {
+                    i += 1;
                 }
             }
-            Some(']') => {
-                while let Some(c) = chars.next() {
-                    if c == '\x07' {
+            Some(b']') => {
+                i += 1;
+                while i < s.len() && s[i] != 0x07 && s[i] != b'\n' {
+                    if s[i] == ESC && s.get(i + 1) == Some(&b'\\') {
+                        i += 1;
                         break;
                     }
-                    if c == '\x1b' && chars.peek() == Some(&'\\') {
-                        chars.next();
-                        break;
-                    }
+                    i += 1;
+                }
+                if i < s.len() && s[i] != b'\n' {
+                    i += 1;
                 }
             }
+            // A two-byte escape (ESC 7, ESC =, ...): drop the second byte
+            // unless it is a line end.
+            Some(&b) if b != b'\n' => i += 1,
             _ => {}
         }
     }
-    out
+    std::borrow::Cow::Owned(out)
 }
 
 #[cfg(test)]
@@ -98,6 +118,8 @@ mod tests {
             (b"10%\r50%\r100%\nnext", false, &["100%", "next"]),
             (b"\x1b[31mred\x1b[0m plain", false, &["red plain"]),
             (b"\x1b]8;;http://x\x07link\x1b]8;;\x1b\\", false, &["link"]),
+            (b"cut \x1b[31\nnext", false, &["cut ", "next"]),
+            (b"\x1b7saved\x1b8", false, &["saved"]),
             (b"bad \xff utf8", false, &["bad \u{fffd} utf8"]),
             (b"nul\0byte", false, &["nulbyte"]),
             (b"cut line\nwhole line\n", true, &["whole line"]),

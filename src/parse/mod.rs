@@ -139,6 +139,77 @@ fn looks_like_log_line(line: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Pieces of real formats, so random input reaches deep parser states.
+    const PIECES: [&str; 14] = [
+        "Traceback (most recent call last):\n",
+        "  File \"/s/esa_climate_toolbox/a.py\", line 3, in f\n",
+        "  File \"x.py\", line 1\n",
+        "    source()\n    ~~~^^\n",
+        "  [Previous line repeated 996 more times]\n",
+        "ValueError: bad\n",
+        "\nDuring handling of the above exception, another exception occurred:\n\n",
+        "  + Exception Group Traceback (most recent call last):\n  | ",
+        "  +-+---------------- 1 ----------------\n    | ",
+        "Fatal Python error: Segmentation fault\n\nCurrent thread 0x1 (most recent call first):\n",
+        "thread 'main' panicked at src/main.rs:2:5:\n",
+        "thread 'main' panicked at 'msg', src/main.rs:2:5\n",
+        "stack backtrace:\n   0: ect_core::f\n             at /a/b.rs:1:2\n",
+        "thread caused non-unwinding panic. aborting.\n",
+    ];
+
+    proptest! {
+        #[test]
+        fn never_panics_on_arbitrary_bytes(raw in proptest::collection::vec(any::<u8>(), 0..4096), truncated: bool) {
+            let _ = parse_bytes(&raw, truncated);
+        }
+
+        #[test]
+        fn never_panics_on_shuffled_formats(
+            parts in proptest::collection::vec((0..PIECES.len(), proptest::collection::vec(any::<u8>(), 0..8)), 0..40),
+            truncated: bool,
+        ) {
+            let mut raw = Vec::new();
+            for (i, noise) in parts {
+                raw.extend_from_slice(PIECES[i].as_bytes());
+                raw.extend_from_slice(&noise);
+            }
+            let found = parse_bytes(&raw, truncated);
+            prop_assert!(found.windows(2).all(|w| w[0].start <= w[1].start));
+        }
+    }
+
+    /// Quadratic behaviour would show as seconds here; linear is ~ms.
+    #[test]
+    fn large_adversarial_inputs_stay_fast() {
+        let inputs: Vec<Vec<u8>> = vec![
+            "Traceback (most recent call last):\n"
+                .repeat(40_000)
+                .into_bytes(),
+            "  File \"x.py\", line 1\n".repeat(40_000).into_bytes(),
+            ("  File \"x.py\", line 1\n".repeat(40_000) + "ValueError: x\n").into_bytes(),
+            "  File \"x.py\", line 1, in f\n"
+                .repeat(40_000)
+                .into_bytes(),
+            "thread 'main' panicked at 'unterminated\n"
+                .repeat(40_000)
+                .into_bytes(),
+            "ValueError: x\n\n".repeat(60_000).into_bytes(),
+            vec![b'x'; 1 << 20],
+        ];
+        for raw in inputs {
+            let t = std::time::Instant::now();
+            let _ = parse_bytes(&raw, true);
+            // Generous for debug builds on a loaded machine; quadratic
+            // behaviour on these inputs takes minutes.
+            assert!(
+                t.elapsed() < std::time::Duration::from_secs(10),
+                "{:?}",
+                t.elapsed()
+            );
+        }
+    }
 
     #[test]
     fn log_lines() {

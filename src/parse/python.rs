@@ -23,10 +23,6 @@ const MAX_NOISE: usize = 64;
 /// Message lines kept after the exception line.
 const MAX_MESSAGE_LINES: usize = 200;
 
-static FRAME: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"^  File "(?P<file>.*)", line (?P<line>\d+)(?:, in (?P<func>.*))?$"#)
-        .expect("valid regex")
-});
 static REPEATED: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^  \[Previous line repeated (?P<n>\d+) more times?\]$").expect("valid regex")
 });
@@ -62,16 +58,28 @@ pub(super) fn parse(lines: &[String], truncated: bool) -> Vec<Failure> {
         // Tracebacks without a header: a SyntaxError in the main script
         // (Python prints only its location), or a tail whose start, header
         // included, was cut off.
-        if let Some(c) = FRAME.captures(line) {
-            let syntax_location = c.name("func").is_none();
-            if (syntax_location || (truncated && !seen_header))
-                && let Some((exception, used)) = parse_body(&lines[i..])
-                && (!syntax_location || is_syntax_error(&exception.class))
-            {
-                out.push(failure(vec![exception], i));
-                i += used.max(1);
-                seen_header = true;
-                continue;
+        if let Some(c) = frame(line) {
+            let syntax_location = c.func.is_none();
+            if syntax_location || (truncated && !seen_header) {
+                match parse_body(&lines[i..]) {
+                    Ok((exception, used)) => {
+                        if !syntax_location || is_syntax_error(&exception.class) {
+                            out.push(failure(vec![exception], i));
+                            seen_header = true;
+                        }
+                        // A later start inside these lines would end at
+                        // the same exception line: skip them, which keeps
+                        // this linear.
+                        i += used.max(1);
+                        continue;
+                    }
+                    // Likewise every start inside the frames just read
+                    // would fail the same way.
+                    Err(skip) => {
+                        i += skip.max(1);
+                        continue;
+                    }
+                }
             }
         }
         i += 1;
@@ -137,7 +145,7 @@ fn parse_chain(lines: &[&str], start: usize) -> Option<(Failure, usize)> {
 /// Parses one block (plain or exception group) whose header is on line `i`.
 fn parse_block(lines: &[&str], i: usize) -> Option<(Exception, usize)> {
     if lines[i] == HEADER {
-        let (exception, used) = parse_body(&lines[i + 1..])?;
+        let (exception, used) = parse_body(&lines[i + 1..]).ok()?;
         return Some((exception, i + 1 + used));
     }
     // An exception group: its own traceback is drawn behind "  | ", its
@@ -154,7 +162,7 @@ fn parse_block(lines: &[&str], i: usize) -> Option<(Exception, usize)> {
         }
         j += 1;
     }
-    let (exception, _) = parse_body(&content)?;
+    let (exception, _) = parse_body(&content).ok()?;
     // Skip the sub-exception boxes: every line indented at least as deep
     // as the group whose first visible character is a box character.
     while j < lines.len() {
@@ -169,24 +177,64 @@ fn parse_block(lines: &[&str], i: usize) -> Option<(Exception, usize)> {
     Some((exception, j))
 }
 
+/// A parsed frame line: `  File "PATH", line N, in FUNC`, or
+/// `  File "PATH", line N` for a SyntaxError's location. Parsed by hand: it
+/// is the hot path of the parser (every line is tested).
+struct FrameLine<'a> {
+    file: &'a str,
+    line: &'a str,
+    func: Option<&'a str>,
+}
+
+fn frame(line: &str) -> Option<FrameLine<'_>> {
+    let rest = line.strip_prefix("  File \"")?;
+    // The path may contain `", line ` itself; the last one is the marker.
+    let at = rest.rfind("\", line ")?;
+    let file = &rest[..at];
+    let after = &rest[at + 8..];
+    let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return None;
+    }
+    let (num, tail) = after.split_at(digits);
+    let func = match tail {
+        "" => None,
+        t => Some(t.strip_prefix(", in ")?),
+    };
+    Some(FrameLine {
+        file,
+        line: num,
+        func,
+    })
+}
+
 /// Parses frames, then the exception line and its message, from the top of
-/// `lines`. Returns the exception and how many lines it used.
-fn parse_body(lines: &[&str]) -> Option<(Exception, usize)> {
+/// `lines`. Returns the exception and how many lines it used; or, when no
+/// exception line ends the frames, how many lines can be skipped.
+fn parse_body(lines: &[&str]) -> Result<(Exception, usize), usize> {
     let mut frames: Vec<Frame> = Vec::new();
     let mut noise = 0;
+    let mut last_frame_end = 0;
     let mut i = 0;
     let (class, first) = loop {
-        let line = *lines.get(i)?;
+        let Some(&line) = lines.get(i) else {
+            return Err(i);
+        };
         i += 1;
-        if let Some(c) = FRAME.captures(line) {
+        if let Some(c) = frame(line) {
+            last_frame_end = i;
             frames.push(Frame {
-                file: Some(c["file"].to_string()),
-                line: number(&c["line"]),
-                function: c.name("func").map(|m| m.as_str().to_string()),
+                file: Some(c.file.to_string()),
+                line: number(c.line),
+                function: c.func.map(str::to_string),
                 ..Frame::default()
             });
             noise = 0;
-        } else if let Some(c) = REPEATED.captures(line) {
+        } else if let Some(c) = line
+            .starts_with("  [Previous")
+            .then(|| REPEATED.captures(line))
+            .flatten()
+        {
             if let Some(f) = frames.last_mut() {
                 f.repeated = number(&c["n"]);
             }
@@ -212,7 +260,7 @@ fn parse_body(lines: &[&str]) -> Option<(Exception, usize)> {
             noise += 1;
         }
         if noise > MAX_NOISE {
-            return None;
+            return Err(last_frame_end);
         }
     };
     // The message goes on over the following lines (multi-line messages,
@@ -236,7 +284,14 @@ fn parse_body(lines: &[&str]) -> Option<(Exception, usize)> {
         message: join_message(&message),
         frames,
     };
-    Some((exception, i))
+    Ok((exception, i))
+}
+
+/// A shell's prompt printed after the program ended (PowerShell `PS C:\x>`,
+/// cmd `C:\x>`): the output of a pasted console session.
+fn is_shell_prompt(line: &str) -> bool {
+    let l = line.strip_prefix("PS ").unwrap_or(line).as_bytes();
+    l.len() >= 4 && l[0].is_ascii_alphabetic() && l[1] == b':' && l[2] == b'\\' && l.ends_with(b">")
 }
 
 fn is_marker(code: &str) -> bool {
@@ -254,8 +309,9 @@ fn ends_message(lines: &[&str], i: usize) -> bool {
         || line.starts_with("thread '")
         || line.starts_with("Exception in thread ")
         || line.starts_with("Exception ignored in")
-        || FRAME.is_match(line)
+        || frame(line).is_some()
         || looks_like_log_line(line)
+        || is_shell_prompt(line)
     {
         return true;
     }
@@ -337,6 +393,14 @@ mod tests {
         let got = parse(&text, false);
         assert_eq!(got[0].exception.frames.len(), 2);
         assert_eq!(got[0].exception.message, "disk full");
+    }
+
+    #[test]
+    fn console_prompt_ends_the_message() {
+        let text = lines(
+            "Traceback (most recent call last):\n  File \"C:\\x.py\", line 1, in <module>\nOSError: bad\nPS C:\\Users\\me>",
+        );
+        assert_eq!(parse(&text, false)[0].exception.message, "bad");
     }
 
     #[test]

@@ -121,6 +121,9 @@ fn is_abort_message(f: &Failure) -> bool {
 }
 
 fn parse_block(lines: &[String], start: usize) -> Option<Block> {
+    if !lines[start].starts_with("thread '") {
+        return None; // the cheap test first: most lines are not panics
+    }
     let caps = HEADER.captures(lines[start].trim_end())?;
     let thread = caps["thread"].to_string();
     let rest = caps.name("rest").map_or("", |m| m.as_str());
@@ -135,7 +138,8 @@ fn parse_block(lines: &[String], start: usize) -> Option<Block> {
                 break (join_message(&msg_lines), location(&c["loc"]));
             }
             msg_lines.push(current);
-            if i >= lines.len() || msg_lines.len() > MAX_MESSAGE_LINES {
+            let next_is_panic = lines.get(i).is_some_and(|l| HEADER.is_match(l));
+            if i >= lines.len() || msg_lines.len() > MAX_MESSAGE_LINES || next_is_panic {
                 // No closing quote: keep what we have, without a location.
                 break (join_message(&msg_lines), None);
             }

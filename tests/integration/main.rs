@@ -7,6 +7,7 @@
 mod support;
 
 mod completions;
+mod consent_pty;
 mod fixtures;
 mod report;
 mod supervise;

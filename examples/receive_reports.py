@@ -1,0 +1,36 @@
+"""The minimal failure-report server of the ESA Climate Toolbox's own
+documentation ("Failure reporting in the ESA Climate Toolbox"), as a script:
+it answers every POST with 200 OK and appends the report to a log file in the
+same layout as the toolbox's example.
+
+    python3 examples/receive_reports.py [PORT] [LOG]    # default 9898 server-log.txt
+"""
+import datetime
+import json
+import pathlib
+import sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+port = int(sys.argv[1]) if len(sys.argv) > 1 else 9898
+log_path = pathlib.Path(sys.argv[2] if len(sys.argv) > 2 else "server-log.txt")
+
+
+class ReportRequestHandler(BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.end_headers()
+        content_length = int(self.headers.get("Content-Length", 0))
+        content = self.rfile.read(content_length).decode("utf-8")
+        data = json.loads(content)
+        with open(log_path, "a") as fh:
+            fh.write(datetime.datetime.now(datetime.timezone.utc).isoformat() + "\n")
+            for k, v in data.items():
+                fh.write(k + ":\n")
+                fh.write("\n".join(v) if isinstance(v, list) else str(v) + "\n")
+                fh.write("\n")
+        self.wfile.write("OK".encode("utf-8"))
+
+
+print(f"listening on http://127.0.0.1:{port}/, logging to {log_path}", flush=True)
+HTTPServer(("127.0.0.1", port), ReportRequestHandler).serve_forever()

@@ -1,0 +1,58 @@
+//! The consent prompt on a real pseudo-terminal, typed into as a person
+//! would (inquire reads the terminal in raw mode).
+
+use std::process::Command;
+
+use rexpect::session::spawn_command;
+
+use crate::support::Env;
+
+fn consent_session(env: &Env) -> rexpect::session::PtySession {
+    let mut c = Command::new(assert_cmd::cargo::cargo_bin("ect-run"));
+    c.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", env.path().join("home"))
+        .env("XDG_CONFIG_HOME", env.path().join("config"))
+        .env("XDG_STATE_HOME", env.path().join("state"))
+        .env("TERM", "xterm")
+        .args(["--consent", "--server-url", "http://127.0.0.1:9898/"]);
+    spawn_command(c, Some(10_000)).unwrap()
+}
+
+#[test]
+fn typing_yes_records_consent() {
+    let env = Env::new();
+    let mut p = consent_session(&env);
+    p.exp_string("http://127.0.0.1:9898/").unwrap();
+    p.exp_string("ect-run --revoke-consent").unwrap();
+    p.exp_string("Please enter YES below to consent to reporting.")
+        .unwrap();
+    p.send_line("Yes").unwrap();
+    p.exp_string("consent recorded for http://127.0.0.1:9898/")
+        .unwrap();
+    p.exp_eof().unwrap();
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(env.config_path()).unwrap()).unwrap();
+    assert_eq!(cfg["consent"]["given"], true);
+}
+
+#[test]
+fn anything_else_records_nothing() {
+    let env = Env::new();
+    let mut p = consent_session(&env);
+    p.exp_string("Please enter YES below to consent to reporting.")
+        .unwrap();
+    p.send_line("y").unwrap();
+    p.exp_string("no consent recorded").unwrap();
+    p.exp_eof().unwrap();
+    assert!(!env.config_path().exists());
+    // Esc cancels: also no consent.
+    let mut p = consent_session(&env);
+    p.exp_string("Please enter YES below to consent to reporting.")
+        .unwrap();
+    p.send("\x1b").unwrap();
+    p.flush().unwrap();
+    p.exp_string("no consent recorded").unwrap();
+    p.exp_eof().unwrap();
+    assert!(!env.config_path().exists());
+}
