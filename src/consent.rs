@@ -13,6 +13,8 @@ pub const QUESTION: &str = "Please enter YES below to consent to reporting.";
 
 /// Longest answer read from a pipe; the rest is ignored.
 const MAX_ANSWER: u64 = 4096;
+/// How long to wait for a line on a non-terminal standard input.
+const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 pub fn explanation(url: &str) -> String {
     format!(
@@ -59,9 +61,28 @@ pub fn ask(url: &str) -> Result<bool> {
         };
     }
     eprintln!("{QUESTION}");
-    let mut line = String::new();
-    io::stdin().lock().take(MAX_ANSWER).read_line(&mut line)?;
-    Ok(is_yes(&line))
+    // A pipe that never delivers a line must not hold a script for ever:
+    // the reader gets a bounded wait, and silence means no.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let read = io::stdin()
+            .lock()
+            .take(MAX_ANSWER)
+            .read_line(&mut line)
+            .map(|_| line);
+        let _ = tx.send(read);
+    });
+    match rx.recv_timeout(ANSWER_TIMEOUT) {
+        Ok(read) => Ok(is_yes(&read?)),
+        Err(_) => {
+            eprintln!(
+                "ect-run: no answer within {} seconds",
+                ANSWER_TIMEOUT.as_secs()
+            );
+            Ok(false)
+        }
+    }
 }
 
 #[cfg(test)]

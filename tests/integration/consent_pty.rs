@@ -56,3 +56,34 @@ fn anything_else_records_nothing() {
     p.exp_eof().unwrap();
     assert!(!env.config_path().exists());
 }
+
+/// Ctrl-C at a terminal goes to the whole foreground process group; ect-run
+/// must not send it a second time. The child counts what it receives.
+#[test]
+fn ctrl_c_reaches_the_child_once() {
+    let env = Env::new();
+    let prog = "import signal, sys, time\n\
+        got = []\n\
+        signal.signal(signal.SIGINT, lambda s, f: got.append(s))\n\
+        print('ready', flush=True)\n\
+        while not got:\n    time.sleep(0.01)\n\
+        time.sleep(0.5)\n\
+        print('SIGINT received %d time(s)' % len(got), flush=True)\n\
+        sys.exit(3)\n";
+    let mut c = Command::new(assert_cmd::cargo::cargo_bin("ect-run"));
+    c.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", env.path().join("home"))
+        .env("XDG_CONFIG_HOME", env.path().join("config"))
+        .env("XDG_STATE_HOME", env.path().join("state"))
+        .args(["--", "python3", "-c", prog]);
+    let mut p = spawn_command(c, Some(10_000)).unwrap();
+    p.exp_string("ready").unwrap();
+    p.send_control('c').unwrap();
+    p.exp_string("SIGINT received 1 time(s)").unwrap();
+    p.exp_eof().unwrap();
+    match p.process().wait().unwrap() {
+        rexpect::process::WaitStatus::Exited(_, code) => assert_eq!(code, 3),
+        other => panic!("unexpected end: {other:?}"),
+    }
+}

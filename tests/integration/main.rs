@@ -6,6 +6,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod analyze;
 mod completions;
 mod consent_pty;
 mod fixtures;

@@ -492,3 +492,35 @@ fn tail_keeps_the_last_bytes() {
         .code(1)
         .stderr(predicate::str::contains(hint));
 }
+
+#[test]
+fn private_data_is_scrubbed() {
+    let server = TestServer::start();
+    let run = Run::new(
+        "from esa_climate_toolbox.util.reporting import apply\n\
+         import os\n\
+         def load(path):\n    raise OSError('cannot open https://alice:s3cr3t@data.example.org/cube?token=abcdef123456 for ' + path + ' password=hunter2 ghp_0123456789abcdefghijABCDEFGHIJ0123456789')\n\
+         apply(load, os.path.join(os.environ['HOME'], 'private', 'tester-notes.nc'))\n",
+    );
+    run.env.consent_to(&server.url());
+    run.cmd(&[]).assert().code(1);
+    let body = String::from_utf8(server.requests()[0].body.clone()).unwrap();
+    for secret in [
+        "s3cr3t",
+        "alice",
+        "abcdef123456",
+        "hunter2",
+        "ghp_0123",
+        "tester",
+        run.env.path().to_str().unwrap(),
+    ] {
+        assert!(!body.contains(secret), "{secret} leaked: {body}");
+    }
+    let r = server.requests()[0].json();
+    let instance = r["exception-instance"].as_str().unwrap();
+    assert!(
+        instance.contains("https://***@data.example.org/cube"),
+        "{instance}"
+    );
+    assert!(instance.contains("~/private/<user>-notes.nc"), "{instance}");
+}

@@ -1,0 +1,151 @@
+//! `ect-run --analyze`: the stable, documented interface.
+
+use predicates::prelude::*;
+use serde_json::{Value, json};
+
+use crate::support::{Env, fixtures};
+
+fn analyze_json(env: &Env, file: &str, extra: &[&str]) -> Value {
+    let out = env
+        .cmd()
+        .arg("--analyze")
+        .arg(fixtures().join(file))
+        .arg("--json")
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn json_for_a_toolbox_traceback() {
+    let env = Env::new();
+    let got = analyze_json(&env, "python/toolbox_raise_error-3.11.txt", &[]);
+    let f = &got["failure"];
+    assert_eq!(f["kind"], "python-traceback");
+    assert_eq!(f["exception_class"], "Exception");
+    assert_eq!(
+        f["exception_message"],
+        "This is an error to test the reporting functionality."
+    );
+    assert_eq!(f["toolbox_involved"], true);
+    assert_eq!(f["matched_frame"], 2);
+    // The fixture's temporary site-packages is gone: the version is unknown.
+    assert_eq!(f["toolbox_version"], "unknown");
+    assert_eq!(f["frames"].as_array().unwrap().len(), 3);
+    let frame = &f["frames"][2];
+    assert_eq!(frame["function"], "raise_error");
+    assert!(
+        frame["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("/esa_climate_toolbox/util/reporting.py")
+    );
+    let keys: Vec<&str> = f.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "kind",
+            "exception_class",
+            "exception_message",
+            "frames",
+            "toolbox_involved",
+            "matched_frame",
+            "toolbox_version"
+        ]
+    );
+}
+
+#[test]
+fn version_comes_from_the_environment_when_not_installed() {
+    let env = Env::new();
+    let mut c = env.cmd();
+    c.env("ECT_TOOLBOX_VERSION", "1.8.0")
+        .arg("--analyze")
+        .arg(fixtures().join("rust/ect_demo_panic_bt1.txt"))
+        .arg("--json");
+    let out = c.output().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["failure"]["kind"], "rust-panic");
+    assert_eq!(v["failure"]["exception_class"], "panic");
+    assert_eq!(v["failure"]["toolbox_version"], "1.8.0");
+}
+
+#[test]
+fn not_involved_and_user_patterns() {
+    let env = Env::new();
+    let got = analyze_json(&env, "python/user_zero_division-3.11.txt", &[]);
+    assert_eq!(got["failure"]["toolbox_involved"], false);
+    assert_eq!(got["failure"]["matched_frame"], Value::Null);
+    let got = analyze_json(
+        &env,
+        "python/user_zero_division-3.11.txt",
+        &["--toolbox-pattern", "/work/[a-z_]+\\.py$"],
+    );
+    assert_eq!(got["failure"]["toolbox_involved"], true);
+    // The config file's patterns count too.
+    let cfg = env.config_path();
+    std::fs::create_dir_all(cfg.parent().unwrap()).unwrap();
+    std::fs::write(&cfg, r#"{"toolbox_patterns": ["user_zero_division"]}"#).unwrap();
+    let got = analyze_json(&env, "python/user_zero_division-3.11.txt", &[]);
+    assert_eq!(got["failure"]["toolbox_involved"], true);
+}
+
+#[test]
+fn stdin_and_summary() {
+    let env = Env::new();
+    let text = std::fs::read(fixtures().join("python/fatal_segfault_threads-3.11.txt")).unwrap();
+    env.cmd()
+        .arg("--analyze")
+        .write_stdin(text.clone())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "Failure: Fatal Python error (python-fatal)",
+        ))
+        .stdout(predicate::str::contains(
+            "Toolbox involved: yes: frame 1 (read_native at ",
+        ))
+        .stdout(predicate::str::contains(
+            "Verdict: would be reported (with consent)",
+        ));
+    env.cmd()
+        .args(["--analyze", "-", "--json"])
+        .write_stdin("all fine\n")
+        .assert()
+        .success()
+        .stdout(format!("{}\n", json!({"failure": null})));
+}
+
+#[test]
+fn bad_input_is_one_clear_line() {
+    let env = Env::new();
+    env.cmd()
+        .args(["--analyze", "/nonexistent/job.err"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::starts_with(
+            "ect-run: cannot read /nonexistent/job.err: ",
+        ))
+        .stderr(predicate::function(|s: &str| s.lines().count() == 1));
+    env.cmd()
+        .args(["--analyze", "-", "--toolbox-pattern", "("])
+        .write_stdin("")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::starts_with(
+            "ect-run: invalid --toolbox-pattern \"(\"",
+        ));
+    env.cmd()
+        .args(["--tail-size", "lots", "--", "true"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::starts_with(
+            "ect-run: invalid --tail-size \"lots\"",
+        ));
+}
