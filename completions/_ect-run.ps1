@@ -35,7 +35,7 @@ Register-ArgumentCompleter -Native -CommandName 'ect-run' -ScriptBlock {
             [CompletionResult]::new('--test-failure', '--test-failure', [CompletionResultType]::ParameterName, 'Run a child that fails inside toolbox code, the way the toolbox''s `FailureReporter.raise_error()` does, and report it like any run')
             [CompletionResult]::new('--send-pending', '--send-pending', [CompletionResultType]::ParameterName, 'Send the reports kept on disk because they could not be delivered')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'With --analyze: print one JSON object instead of a summary')
-            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print the report that would be sent, and send nothing')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print the report that would be sent (on stderr), and send nothing')
             [CompletionResult]::new('--internal-raise-error', '--internal-raise-error', [CompletionResultType]::ParameterName, 'Internal: the child that --test-failure runs when the toolbox''s Python package is not installed')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')

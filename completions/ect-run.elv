@@ -32,7 +32,7 @@ set edit:completion:arg-completer[ect-run] = {|@words|
             cand --test-failure 'Run a child that fails inside toolbox code, the way the toolbox''s `FailureReporter.raise_error()` does, and report it like any run'
             cand --send-pending 'Send the reports kept on disk because they could not be delivered'
             cand --json 'With --analyze: print one JSON object instead of a summary'
-            cand --dry-run 'Print the report that would be sent, and send nothing'
+            cand --dry-run 'Print the report that would be sent (on stderr), and send nothing'
             cand --internal-raise-error 'Internal: the child that --test-failure runs when the toolbox''s Python package is not installed'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'

@@ -16,7 +16,7 @@ complete -c ect-run -l status -d 'Show consent, the server URL and where it came
 complete -c ect-run -l test-failure -d 'Run a child that fails inside toolbox code, the way the toolbox\'s `FailureReporter.raise_error()` does, and report it like any run'
 complete -c ect-run -l send-pending -d 'Send the reports kept on disk because they could not be delivered'
 complete -c ect-run -l json -d 'With --analyze: print one JSON object instead of a summary'
-complete -c ect-run -l dry-run -d 'Print the report that would be sent, and send nothing'
+complete -c ect-run -l dry-run -d 'Print the report that would be sent (on stderr), and send nothing'
 complete -c ect-run -l internal-raise-error -d 'Internal: the child that --test-failure runs when the toolbox\'s Python package is not installed'
 complete -c ect-run -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c ect-run -s V -l version -d 'Print version'

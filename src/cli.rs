@@ -78,7 +78,7 @@ pub struct Cli {
     #[arg(long, requires = "analyze")]
     pub json: bool,
 
-    /// Print the report that would be sent, and send nothing.
+    /// Print the report that would be sent (on stderr), and send nothing.
     #[arg(long)]
     pub dry_run: bool,
 
