@@ -1,20 +1,13 @@
 //! The consent prompt on a real pseudo-terminal, typed into as a person
 //! would (inquire reads the terminal in raw mode).
 
-use std::process::Command;
-
 use rexpect::session::spawn_command;
 
 use crate::support::Env;
 
 fn consent_session(env: &Env) -> rexpect::session::PtySession {
-    let mut c = Command::new(assert_cmd::cargo::cargo_bin("ect-run"));
-    c.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", env.path().join("home"))
-        .env("XDG_CONFIG_HOME", env.path().join("config"))
-        .env("XDG_STATE_HOME", env.path().join("state"))
-        .env("TERM", "xterm")
+    let mut c = env.std_cmd();
+    c.env("TERM", "xterm")
         .args(["--consent", "--server-url", "http://127.0.0.1:9898/"]);
     spawn_command(c, Some(10_000)).unwrap()
 }
@@ -70,13 +63,8 @@ fn ctrl_c_reaches_the_child_once() {
         time.sleep(0.5)\n\
         print('SIGINT received %d time(s)' % len(got), flush=True)\n\
         sys.exit(3)\n";
-    let mut c = Command::new(assert_cmd::cargo::cargo_bin("ect-run"));
-    c.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", env.path().join("home"))
-        .env("XDG_CONFIG_HOME", env.path().join("config"))
-        .env("XDG_STATE_HOME", env.path().join("state"))
-        .args(["--", "python3", "-c", prog]);
+    let mut c = env.std_cmd();
+    c.args(["--", "python3", "-c", prog]);
     let mut p = spawn_command(c, Some(10_000)).unwrap();
     p.exp_string("ready").unwrap();
     p.send_control('c').unwrap();

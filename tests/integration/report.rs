@@ -310,13 +310,8 @@ fn concurrent_runs_lose_nothing_and_send_each_report_once() {
     // Four failing runs at once, their deliveries refused: four kept.
     let children: Vec<_> = (0..4)
         .map(|_| {
-            let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("ect-run"));
-            c.env_clear()
-                .env("PATH", std::env::var_os("PATH").unwrap())
-                .env("HOME", run.env.path().join("home"))
-                .env("XDG_CONFIG_HOME", run.env.path().join("config"))
-                .env("XDG_STATE_HOME", run.env.path().join("state"))
-                .env("PYTHONPATH", &run.site)
+            let mut c = run.env.std_cmd();
+            c.env("PYTHONPATH", &run.site)
                 .arg("--")
                 .arg("python3")
                 .arg(&run.script)
@@ -333,14 +328,8 @@ fn concurrent_runs_lose_nothing_and_send_each_report_once() {
     server.set_behavior(Behavior::Ok);
     let senders: Vec<_> = (0..3)
         .map(|_| {
-            let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("ect-run"));
-            c.env_clear()
-                .env("PATH", std::env::var_os("PATH").unwrap())
-                .env("HOME", run.env.path().join("home"))
-                .env("XDG_CONFIG_HOME", run.env.path().join("config"))
-                .env("XDG_STATE_HOME", run.env.path().join("state"))
-                .arg("--send-pending")
-                .stderr(std::process::Stdio::null());
+            let mut c = run.env.std_cmd();
+            c.arg("--send-pending").stderr(std::process::Stdio::null());
             c.spawn().unwrap()
         })
         .collect();

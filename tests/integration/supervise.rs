@@ -9,10 +9,10 @@ use predicates::prelude::*;
 
 use crate::support::Env;
 
-fn bin() -> StdCommand {
-    let mut c = StdCommand::new(assert_cmd::cargo::cargo_bin("ect-run"));
-    c.env_remove("ESA_CLIMATE_TOOLBOX_FAILURE_REPORTING_SERVER_URL")
-        .env("DO_NOT_TRACK", "1");
+/// A spawnable ect-run, for the tests that talk to it while it runs.
+fn bin(env: &Env) -> StdCommand {
+    let mut c = env.std_cmd();
+    c.env("DO_NOT_TRACK", "1");
     c
 }
 
@@ -140,7 +140,8 @@ fn arguments_environment_and_directory_are_the_childs() {
 /// A partial line must show up while the child still runs.
 #[test]
 fn partial_stderr_line_is_passed_at_once() {
-    let mut child = bin()
+    let env = Env::new();
+    let mut child = bin(&env)
         .args(["--", "sh", "-c", "printf partial >&2; sleep 5"])
         .stderr(Stdio::piped())
         .spawn()
@@ -171,7 +172,7 @@ fn broken_stderr_pipe_does_not_disturb_the_child() {
         "head -c 2000000 /dev/zero >&2; echo more >&2; touch '{}'; exit 5",
         marker.display()
     );
-    let mut child = bin()
+    let mut child = bin(&env)
         .args(["--", "sh", "-c", &script])
         .stderr(Stdio::piped())
         .spawn()
@@ -190,7 +191,8 @@ fn signal_supervisor(sig: i32) -> (Option<i32>, String) {
         for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT):\n    signal.signal(s, on)\n\
         print('ready', flush=True)\n\
         time.sleep(20)\n";
-    let mut child = bin()
+    let env = Env::new();
+    let mut child = bin(&env)
         .args(["--", "python3", "-c", prog])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -38,17 +38,33 @@ impl Env {
         self.path().join("state").join("ect-run").join("outbox")
     }
 
-    /// `ect-run` with this environment.
+    /// The whole environment of an `ect-run` under test: nothing inherited
+    /// but PATH, so no variable of the machine's can change its behaviour.
+    fn vars(&self) -> Vec<(&'static str, std::ffi::OsString)> {
+        vec![
+            ("PATH", std::env::var_os("PATH").unwrap_or_default()),
+            ("HOME", self.path().join("home").into()),
+            ("USER", "tester".into()),
+            ("XDG_CONFIG_HOME", self.path().join("config").into()),
+            ("XDG_STATE_HOME", self.path().join("state").into()),
+            ("LANG", "C.UTF-8".into()),
+        ]
+    }
+
+    /// `ect-run` with this environment, for assert_cmd.
     pub fn cmd(&self) -> Command {
         let mut c = Command::cargo_bin("ect-run").unwrap();
         c.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.path().join("home"))
-            .env("USER", "tester")
-            .env("XDG_CONFIG_HOME", self.path().join("config"))
-            .env("XDG_STATE_HOME", self.path().join("state"))
-            .env("LANG", "C.UTF-8")
+            .envs(self.vars())
             .timeout(std::time::Duration::from_secs(30));
+        c
+    }
+
+    /// `ect-run` with this environment, as a std Command (to spawn it and
+    /// talk to it while it runs).
+    pub fn std_cmd(&self) -> std::process::Command {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("ect-run"));
+        c.env_clear().envs(self.vars());
         c
     }
 
