@@ -249,7 +249,10 @@ impl SignalGuard {
                         // The child is done: whoever signals wants us gone.
                         std::process::exit(code);
                     }
-                    let from_terminal = !matches!(origin.cause, Cause::Sent(_));
+                    // The terminal driver sends with SI_KERNEL. Anything else
+                    // (kill, sigqueue, or a cause we cannot tell) is
+                    // forwarded: a signal twice beats a signal lost.
+                    let from_terminal = origin.cause == Cause::Kernel;
                     if origin.signal == SIGINT && from_terminal {
                         u.store(true, Ordering::SeqCst);
                     }

@@ -72,3 +72,53 @@ fn python_fixtures() {
 fn rust_fixtures() {
     assert!(check_dir("rust") >= 20);
 }
+
+/// A tail whose start the capture bound cut off, mid-traceback: the
+/// failure is still found, with the frames that are left.
+#[test]
+fn cut_tails_still_yield_the_failure() {
+    let base = fixtures().join("python");
+    let expected: Vec<Value> =
+        serde_json::from_str(&fs::read_to_string(base.join("expected.json")).unwrap()).unwrap();
+    let mut checked = 0;
+    for e in &expected {
+        let name = e["file"].as_str().unwrap();
+        let raw = fs::read(base.join(name)).unwrap();
+        let text = String::from_utf8_lossy(&raw);
+        // Plain single tracebacks only: cutting into a chain or a group box
+        // changes which exception is last.
+        let plain = e["kind"] == "python-traceback"
+            && text.starts_with("Traceback (most recent call last):")
+            && text.matches("Traceback (most recent call last):").count() == 1
+            && !text.contains("Exception Group");
+        let frames = e["frame_count"].as_u64().unwrap_or(0) as usize;
+        if !plain || frames < 3 {
+            continue;
+        }
+        // Cut in the middle of the second frame line: that partial line is
+        // dropped, so two frames are lost.
+        // (Coloured output has escapes inside its frame lines: not cut.)
+        let Some((second, _)) = text.match_indices("  File \"").nth(1) else {
+            continue;
+        };
+        let cut = &raw[second + 5..];
+        let a = analyze(cut, true, Exit::Code(1), false, &Rules::default());
+        let (f, _) = a
+            .outcome
+            .as_ref()
+            .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        assert_eq!(
+            f.exception.class,
+            e["exception_class"].as_str().unwrap(),
+            "{name}"
+        );
+        assert_eq!(
+            f.exception.message,
+            e["exception_message"].as_str().unwrap(),
+            "{name}"
+        );
+        assert_eq!(f.exception.frames.len(), frames - 2, "{name}");
+        checked += 1;
+    }
+    assert!(checked >= 10, "only {checked} fixtures checked");
+}

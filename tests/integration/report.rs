@@ -513,3 +513,70 @@ fn private_data_is_scrubbed() {
     );
     assert!(instance.contains("~/private/<user>-notes.nc"), "{instance}");
 }
+
+#[test]
+fn proxies_from_the_environment_are_used() {
+    // The test server plays the proxy: ureq asks it to CONNECT to the real
+    // destination. It does not tunnel, so the report is then kept; what
+    // matters is that the proxy was asked. No other network is touched.
+    let proxy = TestServer::start();
+    let url = "http://reports.example.invalid:9898/";
+    let run = Run::new(TOOLBOX_FAILURE);
+    run.env.consent_to(url);
+    run.cmd(&["--timeout", "2"])
+        .env("HTTP_PROXY", proxy.url())
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("ect-run: report not delivered"));
+    let reqs = proxy.requests();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(reqs[0].method, "CONNECT");
+    assert_eq!(reqs[0].path, "reports.example.invalid:9898");
+    assert_eq!(outbox_len(&run.env), 1);
+    // NO_PROXY exempts the host: then the (unresolvable) host is tried
+    // directly, and the proxy hears nothing more.
+    run.cmd(&["--timeout", "2"])
+        .env("HTTP_PROXY", proxy.url())
+        .env("NO_PROXY", "reports.example.invalid")
+        .assert()
+        .code(1);
+    assert_eq!(proxy.requests().len(), 1);
+}
+
+#[test]
+fn concurrent_consents_leave_a_valid_private_file() {
+    let env = Env::new();
+    let cfg = env.config_path();
+    std::fs::create_dir_all(cfg.parent().unwrap()).unwrap();
+    std::fs::write(&cfg, r#"{"mine": [1, 2, 3]}"#).unwrap();
+    let children: Vec<_> = (0..6)
+        .map(|i| {
+            let mut c = env.std_cmd();
+            c.args([
+                "--consent",
+                "--server-url",
+                &format!("http://127.0.0.1:{}/", 9000 + i),
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null());
+            let mut child = c.spawn().unwrap();
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(b"YES\n").unwrap();
+            child
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    let cfg: Value = serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
+    assert_eq!(cfg["mine"], serde_json::json!([1, 2, 3]));
+    assert_eq!(cfg["consent"]["given"], true);
+    assert_eq!(cfg["consent"]["server_url"], cfg["server_url"]);
+    let leftovers: Vec<_> = std::fs::read_dir(env.config_path().parent().unwrap())
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

@@ -206,7 +206,10 @@ fn signal_supervisor(sig: i32) -> (Option<i32>, String) {
     unsafe { libc::kill(child.id() as i32, sig) };
     let start = Instant::now();
     let status = child.wait().unwrap();
-    assert!(start.elapsed() < Duration::from_secs(10));
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "signal {sig} did not end the child"
+    );
     let mut err = String::new();
     child
         .stderr
