@@ -25,6 +25,19 @@ impl Analysis {
             _ => None,
         }
     }
+
+    /// Why there is nothing to report, in words.
+    pub fn why_not(&self) -> String {
+        match &self.outcome {
+            Err(why) => why.describe().to_string(),
+            Ok((f, inv)) => format!(
+                "{} ({}): {}",
+                f.exception.class,
+                f.kind.as_str(),
+                inv.reason
+            ),
+        }
+    }
 }
 
 pub fn analyze(

@@ -1,6 +1,7 @@
 //! The modes of ect-run, wired together. Each mode is a short function that
 //! calls into the modules that own the work; what the user sees of
-//! ect-run's own doings is printed here, on stderr, prefixed `ect-run:`.
+//! ect-run's own doings is printed here and in [`crate::reporting`], on
+//! stderr, prefixed `ect-run:`.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -9,18 +10,16 @@ use std::time::SystemTime;
 use anyhow::{Context, Result};
 use clap::CommandFactory;
 
-use crate::analysis::{self, Analysis};
+use crate::analysis;
 use crate::cli::Cli;
 use crate::config::{self, Config};
 use crate::consent;
-use crate::deliver::{self, Outcome};
+use crate::deliver;
 use crate::involvement::Rules;
 use crate::outbox::Outbox;
-use crate::parse::Failure;
 use crate::plan::{self, Mode, Plan, UrlSource};
-use crate::report;
-use crate::scrub::Scrubber;
-use crate::supervise::{self, Command, Exit, Finished};
+use crate::reporting;
+use crate::supervise::{self, Command, Exit};
 use crate::test_failure;
 
 /// A mistake in the command line: exit status 2, as for clap's own errors.
@@ -104,7 +103,7 @@ pub fn run(cli: Cli) -> Result<u8> {
     }
 }
 
-fn now() -> String {
+pub(crate) fn now() -> String {
     humantime::format_rfc3339_micros(SystemTime::now()).to_string()
 }
 
@@ -133,17 +132,6 @@ fn rules(plan: &Plan, config: Option<&Config>) -> Rules {
     Rules { patterns }
 }
 
-/// Whether stored consent covers `url`.
-fn consent_covers(config: Option<&Config>, url: &str) -> bool {
-    config
-        .and_then(Config::consent)
-        .is_some_and(|c| c.given && c.server_url.as_deref().is_some_and(|u| same_url(u, url)))
-}
-
-fn same_url(a: &str, b: &str) -> bool {
-    a.trim().trim_end_matches('/') == b.trim().trim_end_matches('/')
-}
-
 fn supervise_and_report(plan: &Plan, command: &Command) -> Result<u8> {
     let finished = supervise::run(command, plan.tail_limit).map_err(|e| {
         let code = e.exit_code();
@@ -161,150 +149,16 @@ fn supervise_and_report(plan: &Plan, command: &Command) -> Result<u8> {
             finished.interrupted_by_user,
             &rules(plan, config.as_ref()),
         );
-        failed_url = report_if_involved(plan, config.as_ref(), command, &finished, &analysis);
+        failed_url = reporting::report_if_involved(
+            plan,
+            config.as_ref(),
+            &command.program.to_string_lossy(),
+            finished.exit,
+            &analysis,
+        );
     }
-    flush_after_run(plan, config, failed_url.as_deref());
+    reporting::flush_after_run(plan, config, failed_url.as_deref());
     Ok(code)
-}
-
-/// Reports the failure if it involves the toolbox and may be sent; returns
-/// the server URL when a delivery to it just failed.
-fn report_if_involved(
-    plan: &Plan,
-    config: Option<&Config>,
-    command: &Command,
-    finished: &Finished,
-    analysis: &Analysis,
-) -> Option<String> {
-    let (failure, involvement) = analysis.reportable()?;
-    let (url, source) = plan.server_url(config.and_then(Config::server_url));
-    let report = report::build(
-        &report::Input {
-            failure,
-            involvement,
-            toolbox_version: &analysis.toolbox_version,
-            exit: finished.exit,
-            program: &command.program.to_string_lossy(),
-            timestamp: now(),
-        },
-        &Scrubber::from_env(),
-    );
-    if plan.dry_run {
-        let json = serde_json::to_string_pretty(&report).unwrap_or_default();
-        eprintln!(
-            "ect-run: dry run: this report would be sent to {url} (nothing was sent):\n{json}"
-        );
-        return None;
-    }
-    if plan.do_not_track {
-        return None;
-    }
-    // A broken config file was reported already.
-    let config = config?;
-    if !consent_covers(Some(config), &url) {
-        hint_consent(config, &url, source, failure);
-        return None;
-    }
-    (!deliver_now(plan, &url, &report)).then_some(url)
-}
-
-/// One line on how to opt in; nothing was sent.
-fn hint_consent(config: &Config, url: &str, source: UrlSource, failure: &Failure) {
-    match config
-        .consent()
-        .filter(|c| c.given)
-        .and_then(|c| c.server_url)
-    {
-        Some(given_for) => eprintln!(
-            "ect-run: not reporting this toolbox failure: you consented for {given_for}, but the server is now {url} (from {source}); to consent for it, run `ect-run --consent --server-url {url}`"
-        ),
-        None => eprintln!(
-            "ect-run: this {} involves the ESA Climate Toolbox and could be reported to help fix it; nothing was sent. To opt in, run `ect-run --consent`",
-            if failure.kind == crate::parse::Kind::RustPanic {
-                "panic"
-            } else {
-                "failure"
-            }
-        ),
-    }
-}
-
-/// Keeps the report in the outbox first (so nothing is lost if we are
-/// interrupted), then sends it. Returns whether it was delivered.
-fn deliver_now(plan: &Plan, url: &str, report: &serde_json::Value) -> bool {
-    eprintln!("ect-run: reporting the failure to {url}");
-    let outbox = Outbox::new(plan.outbox_dir.clone());
-    if let Some(t) = outbox
-        .retry_not_before(url)
-        .filter(|t| *t > SystemTime::now())
-    {
-        match outbox.put(url, report) {
-            Ok(_) => eprintln!(
-                "ect-run: report kept in {}: the server asked to wait until {}; it will be sent by a later run or `ect-run --send-pending`",
-                outbox.dir().display(),
-                humantime::format_rfc3339_seconds(t)
-            ),
-            Err(e) => eprintln!("ect-run: report lost: {e:#}"),
-        }
-        return false;
-    }
-    let outcome = match outbox.put(url, report) {
-        Ok(path) => outbox.send_one(&path, |u, b| deliver::send(u, b, &plan.delivery)),
-        Err(e) => {
-            // Cannot keep it: send it anyway, once.
-            eprintln!("ect-run: cannot keep the report on disk ({e:#}); sending it once");
-            let body = serde_json::to_vec(report).unwrap_or_default();
-            Some(deliver::send(url, &body, &plan.delivery))
-        }
-    };
-    match outcome {
-        Some(Outcome::Delivered) => {
-            eprintln!("ect-run: report delivered.");
-            true
-        }
-        Some(Outcome::Failed { reason, .. }) => {
-            eprintln!(
-                "ect-run: report not delivered ({reason}); kept in {} and will be sent by the next run or `ect-run --send-pending`",
-                outbox.dir().display()
-            );
-            false
-        }
-        // Another ect-run (a concurrent --send-pending) took it.
-        None => {
-            eprintln!("ect-run: report handed to another ect-run process sending reports");
-            true
-        }
-    }
-}
-
-/// Sends reports kept from earlier runs, if there are any and they may be
-/// sent, except to a server that just failed us. Quiet unless something was
-/// delivered.
-fn flush_after_run(plan: &Plan, config: Option<Config>, failed_url: Option<&str>) {
-    if plan.dry_run || plan.do_not_track {
-        return;
-    }
-    let outbox = Outbox::new(plan.outbox_dir.clone());
-    if outbox.list().is_empty() {
-        return;
-    }
-    let config = match config {
-        Some(c) => c,
-        None => match Config::load(&plan.config_path) {
-            Ok(c) => c,
-            Err(_) => return, // reported when it matters: at a failure
-        },
-    };
-    let done = outbox.flush(
-        |url| failed_url != Some(url) && consent_covers(Some(&config), url),
-        |u, b| deliver::send(u, b, &plan.delivery),
-    );
-    if done.delivered > 0 {
-        eprintln!(
-            "ect-run: sent {} report(s) kept from earlier runs",
-            done.delivered
-        );
-    }
 }
 
 fn give_consent(plan: &Plan) -> Result<u8> {
@@ -387,7 +241,7 @@ fn status(plan: &Plan) -> Result<u8> {
     out.push_str(&format!("Consent:      {line}\n"));
     let reporting = if plan.do_not_track {
         "off: DO_NOT_TRACK is set".to_string()
-    } else if consent_covers(config.as_ref(), &url) {
+    } else if config.as_ref().is_some_and(|c| c.consent_covers(&url)) {
         "on".to_string()
     } else if consent.as_ref().is_some_and(|c| c.given) {
         format!("off: consent does not cover {url}; run `ect-run --consent --server-url {url}`")
@@ -427,7 +281,7 @@ fn send_pending(plan: &Plan) -> Result<u8> {
     }
     let config = Config::load(&plan.config_path)?;
     let done = outbox.flush(
-        |url| consent_covers(Some(&config), url),
+        |url| config.consent_covers(url),
         |u, b| deliver::send(u, b, &plan.delivery),
     );
     eprintln!(

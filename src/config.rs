@@ -100,6 +100,14 @@ impl Config {
         })
     }
 
+    /// Whether stored consent covers sending to `url` (consent holds for
+    /// the URL it was given for; a trailing `/` does not matter).
+    pub fn consent_covers(&self, url: &str) -> bool {
+        let same = |a: &str| a.trim().trim_end_matches('/') == url.trim().trim_end_matches('/');
+        self.consent()
+            .is_some_and(|c| c.given && c.server_url.as_deref().is_some_and(same))
+    }
+
     pub fn server_url(&self) -> Option<&str> {
         self.data
             .get("server_url")
@@ -244,6 +252,17 @@ mod tests {
             );
             assert_eq!(fs::read_to_string(&path).unwrap(), bad);
         }
+    }
+
+    #[test]
+    fn consent_is_for_one_url() {
+        let mut c = Config::default();
+        assert!(!c.consent_covers("http://a:1"));
+        c.set_consent(true, "http://a:1/", "t");
+        assert!(c.consent_covers("http://a:1"));
+        assert!(!c.consent_covers("http://b:1"));
+        c.set_consent(false, "http://a:1/", "t");
+        assert!(!c.consent_covers("http://a:1"));
     }
 
     #[test]

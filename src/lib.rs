@@ -22,6 +22,7 @@ pub mod parse;
 pub mod paths;
 pub mod plan;
 pub mod report;
+pub mod reporting;
 pub mod scrub;
 pub mod supervise;
 pub mod test_failure;

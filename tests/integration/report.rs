@@ -580,3 +580,17 @@ fn concurrent_consents_leave_a_valid_private_file() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn dry_run_says_why_nothing_would_be_reported() {
+    let run = Run::new("x = 1 / 0\n");
+    run.cmd(&["--dry-run"]).assert().code(1).stderr(predicate::str::ends_with(
+        "ect-run: dry run: nothing would be reported: ZeroDivisionError (python-traceback): no frame belongs to the toolbox\n",
+    ));
+    run.env
+        .cmd()
+        .args(["--dry-run", "--", "sh", "-c", "exit 4"])
+        .assert()
+        .code(4)
+        .stderr("ect-run: dry run: nothing would be reported: no traceback, fatal error or panic was found\n");
+}

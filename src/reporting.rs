@@ -1,0 +1,165 @@
+//! What happens after a failed run: report the failure if the toolbox was
+//! involved and the user consented, or say in one line how to opt in; keep
+//! the report in the outbox before sending it; and send what earlier runs
+//! kept. Nothing here changes the run's exit status.
+
+use std::time::SystemTime;
+
+use crate::analysis::Analysis;
+use crate::app::now;
+use crate::config::Config;
+use crate::deliver::{self, Outcome};
+use crate::outbox::Outbox;
+use crate::parse::{Failure, Kind};
+use crate::plan::{Plan, UrlSource};
+use crate::report;
+use crate::scrub::Scrubber;
+use crate::supervise::Exit;
+
+/// Reports the failure if it involves the toolbox and may be sent; returns
+/// the server URL when a delivery to it just failed.
+pub fn report_if_involved(
+    plan: &Plan,
+    config: Option<&Config>,
+    program: &str,
+    exit: Exit,
+    analysis: &Analysis,
+) -> Option<String> {
+    let Some((failure, involvement)) = analysis.reportable() else {
+        if plan.dry_run {
+            eprintln!(
+                "ect-run: dry run: nothing would be reported: {}",
+                analysis.why_not()
+            );
+        }
+        return None;
+    };
+    let (url, source) = plan.server_url(config.and_then(Config::server_url));
+    let report = report::build(
+        &report::Input {
+            failure,
+            involvement,
+            toolbox_version: &analysis.toolbox_version,
+            exit,
+            program,
+            timestamp: now(),
+        },
+        &Scrubber::from_env(),
+    );
+    if plan.dry_run {
+        let json = serde_json::to_string_pretty(&report).unwrap_or_default();
+        eprintln!(
+            "ect-run: dry run: this report would be sent to {url} (nothing was sent):\n{json}"
+        );
+        return None;
+    }
+    if plan.do_not_track {
+        return None;
+    }
+    // A broken config file was reported already.
+    let config = config?;
+    if !config.consent_covers(&url) {
+        hint_consent(config, &url, source, failure);
+        return None;
+    }
+    (!deliver_now(plan, &url, &report)).then_some(url)
+}
+
+/// One line on how to opt in; nothing was sent.
+fn hint_consent(config: &Config, url: &str, source: UrlSource, failure: &Failure) {
+    match config
+        .consent()
+        .filter(|c| c.given)
+        .and_then(|c| c.server_url)
+    {
+        Some(given_for) => eprintln!(
+            "ect-run: not reporting this toolbox failure: you consented for {given_for}, but the server is now {url} (from {source}); to consent for it, run `ect-run --consent --server-url {url}`"
+        ),
+        None => eprintln!(
+            "ect-run: this {} involves the ESA Climate Toolbox and could be reported to help fix it; nothing was sent. To opt in, run `ect-run --consent`",
+            if failure.kind == Kind::RustPanic {
+                "panic"
+            } else {
+                "failure"
+            }
+        ),
+    }
+}
+
+/// Keeps the report in the outbox first (so nothing is lost if we are
+/// interrupted), then sends it. Returns whether it was delivered.
+fn deliver_now(plan: &Plan, url: &str, report: &serde_json::Value) -> bool {
+    eprintln!("ect-run: reporting the failure to {url}");
+    let outbox = Outbox::new(plan.outbox_dir.clone());
+    if let Some(t) = outbox
+        .retry_not_before(url)
+        .filter(|t| *t > SystemTime::now())
+    {
+        match outbox.put(url, report) {
+            Ok(_) => eprintln!(
+                "ect-run: report kept in {}: the server asked to wait until {}; it will be sent by a later run or `ect-run --send-pending`",
+                outbox.dir().display(),
+                humantime::format_rfc3339_seconds(t)
+            ),
+            Err(e) => eprintln!("ect-run: report lost: {e:#}"),
+        }
+        return false;
+    }
+    let outcome = match outbox.put(url, report) {
+        Ok(path) => outbox.send_one(&path, |u, b| deliver::send(u, b, &plan.delivery)),
+        Err(e) => {
+            // Cannot keep it: send it anyway, once.
+            eprintln!("ect-run: cannot keep the report on disk ({e:#}); sending it once");
+            let body = serde_json::to_vec(report).unwrap_or_default();
+            Some(deliver::send(url, &body, &plan.delivery))
+        }
+    };
+    match outcome {
+        Some(Outcome::Delivered) => {
+            eprintln!("ect-run: report delivered.");
+            true
+        }
+        Some(Outcome::Failed { reason, .. }) => {
+            eprintln!(
+                "ect-run: report not delivered ({reason}); kept in {} and will be sent by the next run or `ect-run --send-pending`",
+                outbox.dir().display()
+            );
+            false
+        }
+        // Another ect-run (a concurrent --send-pending) took it.
+        None => {
+            eprintln!("ect-run: report handed to another ect-run process sending reports");
+            true
+        }
+    }
+}
+
+/// Sends reports kept from earlier runs, if there are any and they may be
+/// sent, except to a server that just failed us. Quiet unless something was
+/// delivered.
+pub fn flush_after_run(plan: &Plan, config: Option<Config>, failed_url: Option<&str>) {
+    if plan.dry_run || plan.do_not_track {
+        return;
+    }
+    let outbox = Outbox::new(plan.outbox_dir.clone());
+    if outbox.list().is_empty() {
+        return;
+    }
+    let config = match config {
+        Some(c) => c,
+        None => match Config::load(&plan.config_path) {
+            Ok(c) => c,
+            Err(_) => return, // reported when it matters: at a failure
+        },
+    };
+    let done = outbox.flush(
+        |url| failed_url != Some(url) && config.consent_covers(url),
+        |u, b| deliver::send(u, b, &plan.delivery),
+    );
+    if done.delivered > 0 {
+        eprintln!(
+            "ect-run: sent {} report(s) kept from earlier runs",
+            done.delivered
+        );
+    }
+}
