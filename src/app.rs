@@ -18,6 +18,7 @@ use crate::deliver;
 use crate::involvement::Rules;
 use crate::outbox::Outbox;
 use crate::plan::{self, Mode, Plan, UrlSource};
+use crate::redact::ServerUrl;
 use crate::reporting;
 use crate::supervise::{self, Command, Exit};
 use crate::test_failure;
@@ -170,11 +171,11 @@ fn give_consent(plan: &Plan) -> Result<u8> {
         return Ok(0);
     }
     config::update(&plan.config_path, |c| {
-        c.set_consent(true, &url, &now());
+        c.set_consent(true, url.expose(), &now());
         // An explicit --server-url becomes the default for later runs, or
         // the consent would not cover them.
         if source == UrlSource::Flag {
-            c.set_server_url(&url);
+            c.set_server_url(url.expose());
         }
     })?;
     eprintln!(
@@ -190,7 +191,8 @@ fn give_consent(plan: &Plan) -> Result<u8> {
 fn revoke_consent(plan: &Plan) -> Result<u8> {
     let config = Config::load(&plan.config_path)?;
     let previous = config.consent().and_then(|c| c.server_url);
-    let url = previous.unwrap_or_else(|| plan.server_url(config.server_url()).0);
+    let url =
+        previous.unwrap_or_else(|| plan.server_url(config.server_url()).0.expose().to_string());
     config::update(&plan.config_path, |c| c.set_consent(false, &url, &now()))?;
     // Kept reports were made under the consent just withdrawn.
     let outbox = Outbox::new(plan.outbox_dir.clone());
@@ -232,7 +234,9 @@ fn status(plan: &Plan) -> Result<u8> {
     let line = match &consent {
         Some(c) if c.given => format!(
             "given for {} on {}",
-            c.server_url.as_deref().unwrap_or("?"),
+            c.server_url
+                .clone()
+                .map_or("?".to_string(), |u| ServerUrl::new(u).to_string()),
             c.recorded_at.as_deref().unwrap_or("?")
         ),
         Some(c) => format!("revoked on {}", c.recorded_at.as_deref().unwrap_or("?")),
@@ -241,7 +245,10 @@ fn status(plan: &Plan) -> Result<u8> {
     out.push_str(&format!("Consent:      {line}\n"));
     let reporting = if plan.do_not_track {
         "off: DO_NOT_TRACK is set".to_string()
-    } else if config.as_ref().is_some_and(|c| c.consent_covers(&url)) {
+    } else if config
+        .as_ref()
+        .is_some_and(|c| c.consent_covers(url.expose()))
+    {
         "on".to_string()
     } else if consent.as_ref().is_some_and(|c| c.given) {
         format!("off: consent does not cover {url}; run `ect-run --consent --server-url {url}`")
@@ -256,7 +263,7 @@ fn status(plan: &Plan) -> Result<u8> {
         outbox.list().len()
     ));
     if let Some(t) = outbox
-        .retry_not_before(&url)
+        .retry_not_before(url.expose())
         .filter(|t| *t > SystemTime::now())
     {
         out.push_str(&format!(

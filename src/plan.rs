@@ -11,6 +11,7 @@ use regex::Regex;
 
 use crate::cli::Cli;
 use crate::paths;
+use crate::redact::ServerUrl;
 use crate::supervise::Command;
 
 /// The toolbox's own default (esa_climate_toolbox/util/reporting.py).
@@ -63,7 +64,7 @@ pub struct Plan {
     pub outbox_dir: PathBuf,
     /// The URL from the flag or the environment; the config file's URL is
     /// only known once the file is read (see [`Plan::server_url`]).
-    pub url_override: Option<(String, UrlSource)>,
+    pub url_override: Option<(ServerUrl, UrlSource)>,
     pub patterns: Vec<Regex>,
     pub tail_limit: usize,
     pub delivery: Delivery,
@@ -104,13 +105,13 @@ impl Plan {
 
     /// The effective server URL and where it came from: the flag, else the
     /// environment, else the config file, else the toolbox's default.
-    pub fn server_url(&self, from_config: Option<&str>) -> (String, UrlSource) {
+    pub fn server_url(&self, from_config: Option<&str>) -> (ServerUrl, UrlSource) {
         if let Some((u, s)) = &self.url_override {
             return (u.clone(), *s);
         }
         match from_config {
-            Some(u) => (u.to_string(), UrlSource::Config),
-            None => (DEFAULT_SERVER_URL.to_string(), UrlSource::Default),
+            Some(u) => (ServerUrl::new(u), UrlSource::Config),
+            None => (ServerUrl::new(DEFAULT_SERVER_URL), UrlSource::Default),
         }
     }
 }
@@ -160,15 +161,17 @@ pub fn do_not_track() -> bool {
     }
 }
 
-pub fn validate_url(url: &str, origin: &str) -> Result<String> {
-    let url = url.trim();
+pub fn validate_url(url: &str, origin: &str) -> Result<ServerUrl> {
+    let url = ServerUrl::new(url.trim());
+    let shown = url.to_string();
     let parsed: ureq::http::Uri = url
+        .expose()
         .parse()
-        .with_context(|| format!("invalid server URL {url:?} from {origin}"))?;
+        .with_context(|| format!("invalid server URL {shown:?} from {origin}"))?;
     match parsed.scheme_str() {
-        Some("http" | "https") if parsed.host().is_some() => Ok(url.to_string()),
+        Some("http" | "https") if parsed.host().is_some() => Ok(url),
         _ => bail!(
-            "invalid server URL {url:?} from {origin}: expected http://HOST[:PORT]/... or https://..."
+            "invalid server URL {shown:?} from {origin}: expected http://HOST[:PORT]/... or https://..."
         ),
     }
 }

@@ -12,6 +12,7 @@ use crate::deliver::{self, Outcome};
 use crate::outbox::Outbox;
 use crate::parse::{Failure, Kind};
 use crate::plan::{Plan, UrlSource};
+use crate::redact::ServerUrl;
 use crate::report;
 use crate::scrub::Scrubber;
 use crate::supervise::Exit;
@@ -58,19 +59,20 @@ pub fn report_if_involved(
     }
     // A broken config file was reported already.
     let config = config?;
-    if !config.consent_covers(&url) {
+    if !config.consent_covers(url.expose()) {
         hint_consent(config, &url, source, failure);
         return None;
     }
-    (!deliver_now(plan, &url, &report)).then_some(url)
+    (!deliver_now(plan, &url, &report)).then(|| url.expose().to_string())
 }
 
 /// One line on how to opt in; nothing was sent.
-fn hint_consent(config: &Config, url: &str, source: UrlSource, failure: &Failure) {
+fn hint_consent(config: &Config, url: &ServerUrl, source: UrlSource, failure: &Failure) {
     match config
         .consent()
         .filter(|c| c.given)
         .and_then(|c| c.server_url)
+        .map(ServerUrl::new)
     {
         Some(given_for) => eprintln!(
             "ect-run: not reporting this toolbox failure: you consented for {given_for}, but the server is now {url} (from {source}); to consent for it, run `ect-run --consent --server-url {url}`"
@@ -88,8 +90,9 @@ fn hint_consent(config: &Config, url: &str, source: UrlSource, failure: &Failure
 
 /// Keeps the report in the outbox first (so nothing is lost if we are
 /// interrupted), then sends it. Returns whether it was delivered.
-fn deliver_now(plan: &Plan, url: &str, report: &serde_json::Value) -> bool {
-    eprintln!("ect-run: reporting the failure to {url}");
+fn deliver_now(plan: &Plan, server: &ServerUrl, report: &serde_json::Value) -> bool {
+    let url = server.expose();
+    eprintln!("ect-run: reporting the failure to {server}");
     let outbox = Outbox::new(plan.outbox_dir.clone());
     if let Some(t) = outbox
         .retry_not_before(url)

@@ -594,3 +594,38 @@ fn dry_run_says_why_nothing_would_be_reported() {
         .code(4)
         .stderr("ect-run: dry run: nothing would be reported: no traceback, fatal error or panic was found\n");
 }
+
+#[test]
+fn credentials_in_the_server_url_are_never_shown() {
+    let server = TestServer::start();
+    let url = server
+        .url()
+        .replace("http://", "http://ingest:s3cr3t-t0k3n@");
+    let run = Run::new(TOOLBOX_FAILURE);
+    let consent = run
+        .env
+        .cmd()
+        .args(["--consent", "--server-url", &url])
+        .write_stdin("YES\n")
+        .output()
+        .unwrap();
+    let status = run.env.cmd().arg("--status").output().unwrap();
+    let failed = run.cmd(&[]).output().unwrap();
+    for out in [&consent, &status, &failed] {
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!text.contains("s3cr3t"), "{text}");
+        assert!(text.contains("http://***@127.0.0.1:"), "{text}");
+    }
+    // ... but they are used: the request carries them as Basic auth.
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 1);
+    assert!(
+        reqs[0]
+            .header("authorization")
+            .is_some_and(|h| h.starts_with("Basic "))
+    );
+}
