@@ -22,6 +22,8 @@ use regex::Regex;
 use super::{Exception, Failure, Frame, Kind, number};
 
 const PREFIX: &str = "Fatal Python error: ";
+/// What faulthandler prints instead on Windows (`faulthandler_exc_handler`).
+const WINDOWS_PREFIX: &str = "Windows fatal exception: ";
 /// Lines looked at after the error line; a dump is far shorter (faulthandler
 /// prints at most 100 frames a thread and 100 threads).
 const MAX_DUMP_LINES: usize = 20_000;
@@ -39,7 +41,11 @@ pub(super) fn parse(lines: &[String]) -> Vec<Failure> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < lines.len() {
-        let Some(message) = lines[i].strip_prefix(PREFIX) else {
+        let (class, message) = if let Some(m) = lines[i].strip_prefix(PREFIX) {
+            ("Fatal Python error", m)
+        } else if let Some(m) = lines[i].strip_prefix(WINDOWS_PREFIX) {
+            ("Windows fatal exception", m)
+        } else {
             i += 1;
             continue;
         };
@@ -92,7 +98,7 @@ pub(super) fn parse(lines: &[String]) -> Vec<Failure> {
         out.push(Failure {
             kind: Kind::PythonFatal,
             exception: Exception {
-                class: "Fatal Python error".to_string(),
+                class: class.to_string(),
                 message: message.trim_end().to_string(),
                 frames: current,
             },
@@ -108,6 +114,16 @@ pub(super) fn parse(lines: &[String]) -> Vec<Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn windows_dump() {
+        let text: Vec<String> = "Windows fatal exception: access violation\n\nCurrent thread 0x00001a2c (most recent call first):\n  File \"C:\\env\\Lib\\site-packages\\esa_climate_toolbox\\io.py\", line 12 in read\n"
+            .lines().map(String::from).collect();
+        let got = parse(&text);
+        assert_eq!(got[0].exception.class, "Windows fatal exception");
+        assert_eq!(got[0].exception.message, "access violation");
+        assert_eq!(got[0].exception.frames.len(), 1);
+    }
 
     #[test]
     fn current_thread_frames_only() {
