@@ -262,13 +262,11 @@ fn status(plan: &Plan) -> Result<u8> {
         outbox.dir().display(),
         outbox.list().len()
     ));
-    if let Some(t) = outbox
-        .retry_not_before(url.expose())
-        .filter(|t| *t > SystemTime::now())
-    {
+    if let Some(pause) = outbox.paused(url.expose()) {
         out.push_str(&format!(
-            "              the server asked to wait until {}\n",
-            humantime::format_rfc3339_seconds(t)
+            "              paused until {}: {}\n",
+            humantime::format_rfc3339_seconds(pause.until),
+            pause.reason
         ));
     }
     std::io::stdout().write_all(out.as_bytes())?;

@@ -17,6 +17,8 @@ pub enum Outcome {
         reason: String,
         /// The server asked us to wait (429/503 with `Retry-After`).
         retry_after: Option<SystemTime>,
+        /// No answer within the timeouts: the costly kind of failure.
+        timed_out: bool,
     },
 }
 
@@ -44,11 +46,13 @@ pub fn send(url: &str, body: &[u8], opts: &Delivery) -> Outcome {
             Outcome::Failed {
                 reason: format!("the server answered HTTP {}", status.as_u16()),
                 retry_after,
+                timed_out: false,
             }
         }
         Err(e) => Outcome::Failed {
             reason: describe(&e),
             retry_after: None,
+            timed_out: matches!(e, ureq::Error::Timeout(_)),
         },
     }
 }

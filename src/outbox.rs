@@ -23,7 +23,21 @@ use crate::deliver::Outcome;
 
 /// Reports kept at most; past that the oldest are dropped.
 pub const MAX_REPORTS: usize = 100;
-const RETRY_FILE: &str = "retry-after.json";
+/// Per server URL: until when not to try it, and why.
+const PAUSE_FILE: &str = "paused.json";
+/// How long a server that did not answer in time is left alone. A
+/// blackholed server would otherwise cost every run a full timeout (think
+/// of a batch job of a thousand short commands); a refused connection or an
+/// error status is quick and pauses nothing.
+pub const TIMEOUT_PAUSE: Duration = Duration::from_secs(300);
+
+/// Delivery to a server is paused: it sent `Retry-After`, or it did not
+/// answer in time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pause {
+    pub until: SystemTime,
+    pub reason: String,
+}
 
 #[derive(Debug, Clone)]
 pub struct Outbox {
@@ -117,10 +131,8 @@ impl Outbox {
             let Some(pending) = claimed.read() else {
                 continue;
             };
-            let waiting = self
-                .retry_not_before(&pending.url)
-                .is_some_and(|t| t > SystemTime::now());
-            if waiting || failed_urls.contains(&pending.url) || !may_send(&pending.url) {
+            let paused = self.paused(&pending.url).is_some();
+            if paused || failed_urls.contains(&pending.url) || !may_send(&pending.url) {
                 done.kept += 1;
                 continue;
             }
@@ -130,10 +142,8 @@ impl Outbox {
                     claimed.remove();
                     done.delivered += 1;
                 }
-                Outcome::Failed { retry_after, .. } => {
-                    if let Some(t) = retry_after {
-                        self.set_retry_after(&pending.url, t);
-                    }
+                failed @ Outcome::Failed { .. } => {
+                    self.note_failure(&pending.url, &failed);
                     failed_urls.push(pending.url);
                     done.kept += 1;
                 }
@@ -154,38 +164,62 @@ impl Outbox {
         let outcome = send(&pending.url, &body);
         match &outcome {
             Outcome::Delivered => claimed.remove(),
-            Outcome::Failed {
-                retry_after: Some(t),
-                ..
-            } => self.set_retry_after(&pending.url, *t),
-            Outcome::Failed { .. } => {}
+            failed => self.note_failure(&pending.url, failed),
         }
         Some(outcome)
     }
 
-    /// When the server for `url` asked us to come back (`Retry-After`).
-    pub fn retry_not_before(&self, url: &str) -> Option<SystemTime> {
-        let text = fs::read_to_string(self.dir.join(RETRY_FILE)).ok()?;
-        let map: Map<String, Value> = serde_json::from_str(&text).ok()?;
-        let secs = map.get(url)?.as_u64()?;
-        Some(UNIX_EPOCH + Duration::from_secs(secs))
+    /// Whether delivery to `url` is paused now, until when and why.
+    pub fn paused(&self, url: &str) -> Option<Pause> {
+        let map = self.pauses();
+        let entry = map.get(url)?;
+        let until = UNIX_EPOCH + Duration::from_secs(entry.get("until")?.as_u64()?);
+        let reason = entry.get("reason")?.as_str()?.to_string();
+        (until > SystemTime::now()).then_some(Pause { until, reason })
     }
 
-    fn set_retry_after(&self, url: &str, at: SystemTime) {
-        let path = self.dir.join(RETRY_FILE);
-        let mut map: Map<String, Value> = fs::read_to_string(&path)
+    fn pauses(&self) -> Map<String, Value> {
+        fs::read_to_string(self.dir.join(PAUSE_FILE))
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or_default();
+            .unwrap_or_default()
+    }
+
+    /// Pauses a server that asked us to wait or did not answer in time.
+    fn note_failure(&self, url: &str, outcome: &Outcome) {
+        let Outcome::Failed {
+            retry_after,
+            timed_out,
+            ..
+        } = outcome
+        else {
+            return;
+        };
+        let (until, reason) = match (retry_after, timed_out) {
+            (Some(t), _) => (*t, "the server asked to wait"),
+            (None, true) => (
+                SystemTime::now() + TIMEOUT_PAUSE,
+                "the server did not answer in time",
+            ),
+            (None, false) => return,
+        };
+        let mut map = self.pauses();
         let now = SystemTime::now();
-        // Forget waits that are over.
+        // Forget pauses that are over.
         map.retain(|_, v| {
-            v.as_u64()
+            v.get("until")
+                .and_then(Value::as_u64)
                 .is_some_and(|s| UNIX_EPOCH + Duration::from_secs(s) > now)
         });
-        let secs = at.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-        map.insert(url.to_string(), json!(secs));
-        let _ = write_atomic(&path, &serde_json::to_vec(&map).unwrap_or_default());
+        let secs = until
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        map.insert(url.to_string(), json!({ "until": secs, "reason": reason }));
+        let _ = write_atomic(
+            &self.dir.join(PAUSE_FILE),
+            &serde_json::to_vec(&map).unwrap_or_default(),
+        );
     }
 }
 
@@ -276,14 +310,35 @@ mod tests {
                 Outcome::Failed {
                     reason: "x".into(),
                     retry_after: Some(later),
+                    timed_out: false,
                 }
             },
         );
         assert_eq!((tries.load(Ordering::SeqCst), res.kept), (1, 3));
-        assert!(ob.retry_not_before("http://down/").is_some());
+        let pause = ob.paused("http://down/").unwrap();
+        assert_eq!(pause.reason, "the server asked to wait");
         // While the server asked us to wait, nothing is tried.
         let res = ob.flush(|_| true, |_, _| panic!("must not send"));
         assert_eq!(res.kept, 3);
+    }
+
+    #[test]
+    fn a_timeout_pauses_a_quick_failure_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let ob = Outbox::new(dir.path().to_path_buf());
+        ob.put("http://refused/", &json!({})).unwrap();
+        ob.put("http://blackhole/", &json!({})).unwrap();
+        ob.flush(
+            |_| true,
+            |url, _| Outcome::Failed {
+                reason: "x".into(),
+                retry_after: None,
+                timed_out: url.contains("blackhole"),
+            },
+        );
+        assert!(ob.paused("http://refused/").is_none());
+        let pause = ob.paused("http://blackhole/").unwrap();
+        assert!(pause.until > SystemTime::now() + TIMEOUT_PAUSE - Duration::from_secs(5));
     }
 
     #[test]

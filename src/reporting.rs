@@ -3,8 +3,6 @@
 //! the report in the outbox before sending it; and send what earlier runs
 //! kept. Nothing here changes the run's exit status.
 
-use std::time::SystemTime;
-
 use crate::analysis::Analysis;
 use crate::app::now;
 use crate::config::Config;
@@ -94,15 +92,13 @@ fn deliver_now(plan: &Plan, server: &ServerUrl, report: &serde_json::Value) -> b
     let url = server.expose();
     eprintln!("ect-run: reporting the failure to {server}");
     let outbox = Outbox::new(plan.outbox_dir.clone());
-    if let Some(t) = outbox
-        .retry_not_before(url)
-        .filter(|t| *t > SystemTime::now())
-    {
+    if let Some(pause) = outbox.paused(url) {
         match outbox.put(url, report) {
             Ok(_) => eprintln!(
-                "ect-run: report kept in {}: the server asked to wait until {}; it will be sent by a later run or `ect-run --send-pending`",
+                "ect-run: report kept in {}: {}, so nothing is tried until {}; it will be sent by a later run or `ect-run --send-pending`",
                 outbox.dir().display(),
-                humantime::format_rfc3339_seconds(t)
+                pause.reason,
+                humantime::format_rfc3339_seconds(pause.until)
             ),
             Err(e) => eprintln!("ect-run: report lost: {e:#}"),
         }

@@ -46,8 +46,8 @@ fn outbox_len(env: &Env) -> usize {
         .map(|d| {
             d.filter_map(Result::ok)
                 .filter(|e| {
-                    e.file_name().to_string_lossy().ends_with(".json")
-                        && !e.file_name().to_string_lossy().starts_with("retry")
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    name.ends_with(".json") && name.starts_with(|c: char| c.is_ascii_digit())
                 })
                 .count()
         })
@@ -292,7 +292,9 @@ fn retry_after_is_honoured() {
     run.cmd(&[])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("the server asked to wait until"));
+        .stderr(predicate::str::contains(
+            "the server asked to wait, so nothing is tried until",
+        ));
     run.env.cmd().arg("--send-pending").assert().code(1);
     assert_eq!(
         server.requests().len(),
@@ -628,4 +630,41 @@ fn credentials_in_the_server_url_are_never_shown() {
             .header("authorization")
             .is_some_and(|h| h.starts_with("Basic "))
     );
+}
+
+/// A server that does not answer costs one timeout, not one per run.
+#[test]
+fn a_silent_server_is_left_alone_for_a_while() {
+    let server = TestServer::with_behavior(Behavior::Hang);
+    let run = Run::new(TOOLBOX_FAILURE);
+    run.env.consent_to(&server.url());
+    run.cmd(&["--timeout", "1"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("did not answer in time"));
+    let start = Instant::now();
+    run.cmd(&["--timeout", "1"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "the server did not answer in time, so nothing is tried until",
+        ));
+    run.env
+        .cmd()
+        .args(["--", "true"])
+        .assert()
+        .success()
+        .stderr("");
+    assert!(
+        start.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(server.requests().len(), 1);
+    assert_eq!(outbox_len(&run.env), 2);
+    run.env
+        .cmd()
+        .arg("--status")
+        .assert()
+        .stdout(predicate::str::contains("paused until"));
 }
