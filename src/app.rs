@@ -293,6 +293,18 @@ fn send_pending(plan: &Plan) -> Result<u8> {
         "ect-run: {} report(s) delivered, {} still waiting.",
         done.delivered, done.kept
     );
+    if done.paused > 0 {
+        eprintln!(
+            "ect-run: {} wait for a server that asked to wait or did not answer; `ect-run --status` says until when.",
+            done.paused
+        );
+    }
+    if done.not_consented > 0 {
+        eprintln!(
+            "ect-run: {} are for a server your consent does not cover; `ect-run --consent --server-url URL` to send them.",
+            done.not_consented
+        );
+    }
     Ok(if done.kept == 0 { 0 } else { 1 })
 }
 

@@ -57,6 +57,10 @@ pub struct Pending {
 pub struct Flushed {
     pub delivered: usize,
     pub kept: usize,
+    /// Of those kept: not tried because their server is paused.
+    pub paused: usize,
+    /// Of those kept: not tried because consent does not cover their URL.
+    pub not_consented: usize,
 }
 
 impl Outbox {
@@ -131,8 +135,17 @@ impl Outbox {
             let Some(pending) = claimed.read() else {
                 continue;
             };
-            let paused = self.paused(&pending.url).is_some();
-            if paused || failed_urls.contains(&pending.url) || !may_send(&pending.url) {
+            if self.paused(&pending.url).is_some() {
+                done.kept += 1;
+                done.paused += 1;
+                continue;
+            }
+            if !may_send(&pending.url) {
+                done.kept += 1;
+                done.not_consented += 1;
+                continue;
+            }
+            if failed_urls.contains(&pending.url) {
                 done.kept += 1;
                 continue;
             }
@@ -284,13 +297,7 @@ mod tests {
                 Outcome::Delivered
             },
         );
-        assert_eq!(
-            res,
-            Flushed {
-                delivered: 2,
-                kept: 0
-            }
-        );
+        assert_eq!((res.delivered, res.kept), (2, 0));
         assert!(ob.list().is_empty());
     }
 
