@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use clap::CommandFactory;
 
 use crate::analysis;
+use crate::capture::Tail;
 use crate::cli::Cli;
 use crate::config::{self, Config};
 use crate::consent;
@@ -308,18 +309,45 @@ fn send_pending(plan: &Plan) -> Result<u8> {
     Ok(if done.kept == 0 { 0 } else { 1 })
 }
 
-fn analyze_file(plan: &Plan, input: &Path, json: bool) -> Result<u8> {
-    let mut raw = Vec::new();
-    if input == Path::new("-") {
-        std::io::stdin()
-            .read_to_end(&mut raw)
-            .context("cannot read standard input")?;
-    } else {
-        raw = std::fs::read(input).with_context(|| format!("cannot read {}", input.display()))?;
+/// The last `limit` bytes of a stream, and whether there was more.
+fn read_tail(mut source: impl Read, limit: usize) -> std::io::Result<(Vec<u8>, bool)> {
+    let mut tail = Tail::new(limit);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match source.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => tail.push(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
-    // Look at what a run would have kept: the last --tail-size bytes.
-    let truncated = raw.len() > plan.tail_limit;
-    let tail = &raw[raw.len().saturating_sub(plan.tail_limit)..];
+    Ok((tail.contents(), tail.truncated()))
+}
+
+/// The last `limit` bytes of a file: a seek to them when the file can
+/// seek, else a read through.
+fn read_file_tail(path: &Path, limit: usize) -> std::io::Result<(Vec<u8>, bool)> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    let limit64 = limit as u64;
+    if len > limit64 && file.seek(SeekFrom::Start(len - limit64)).is_ok() {
+        let (tail, _) = read_tail(file, limit)?;
+        return Ok((tail, true));
+    }
+    read_tail(file, limit)
+}
+
+fn analyze_file(plan: &Plan, input: &Path, json: bool) -> Result<u8> {
+    // Look at what a run would have kept: the last --tail-size bytes, read
+    // in bounded memory however long the log.
+    let (tail, truncated) = if input == Path::new("-") {
+        read_tail(std::io::stdin().lock(), plan.tail_limit).context("cannot read standard input")?
+    } else {
+        read_file_tail(input, plan.tail_limit)
+            .with_context(|| format!("cannot read {}", input.display()))?
+    };
+    let tail = &tail[..];
     let config = match Config::load(&plan.config_path) {
         Ok(c) => Some(c),
         Err(e) => {

@@ -149,3 +149,35 @@ fn bad_input_is_one_clear_line() {
             "ect-run: invalid --tail-size \"lots\"",
         ));
 }
+
+/// Only the last --tail-size bytes count, from a file or from a pipe, as
+/// for a supervised run.
+#[test]
+fn only_the_tail_is_read() {
+    let env = Env::new();
+    let tb = std::fs::read(fixtures().join("python/toolbox_raise_error-3.11.txt")).unwrap();
+    let junk = "INFO step done\n".repeat(200_000); // 3 MiB
+    let at_end = [junk.as_bytes(), &tb].concat();
+    let at_start = [&tb, junk.as_bytes()].concat();
+    let path = env.path().join("job.err");
+    for (text, found) in [(&at_end, true), (&at_start, false)] {
+        std::fs::write(&path, text).unwrap();
+        let from_file = env
+            .cmd()
+            .arg("--analyze")
+            .arg(&path)
+            .arg("--json")
+            .output()
+            .unwrap();
+        let from_pipe = env
+            .cmd()
+            .args(["--analyze", "-", "--json"])
+            .write_stdin(text.clone())
+            .output()
+            .unwrap();
+        for out in [from_file, from_pipe] {
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(!v["failure"].is_null(), found, "{v}");
+        }
+    }
+}
