@@ -152,21 +152,22 @@ pub fn run(command: &Command, tail_limit: usize) -> Result<Finished, StartError>
 
     let (reader, writer) =
         os_pipe::pipe().map_err(|e| StartError::Other(command.program.clone(), e))?;
+    // The tee starts first: once the child runs, nothing may fail before
+    // we wait for it. Should the start fail, the write end is dropped with
+    // the expression and the tee ends on end-of-file.
+    let tee = Tee::start(reader, io::stderr(), tail_limit)
+        .map_err(|e| StartError::Other(command.program.clone(), e))?;
     let mut expr = duct::cmd(&command.program, &command.args)
         .stderr_file(writer)
         .unchecked();
     for (k, v) in &command.env {
         expr = expr.env(k, v);
     }
-    let handle = match expr.start() {
-        Ok(h) => h,
-        Err(e) => return Err(classify_start_error(&command.program, e)),
-    };
+    let started = expr.start();
     // The expression holds our copy of the pipe's write end: drop it so the
     // reader sees end-of-file when the child (and its children) are done.
     drop(expr);
-    let tee = Tee::start(reader, io::stderr(), tail_limit)
-        .map_err(|e| StartError::Other(command.program.clone(), e))?;
+    let handle = started.map_err(|e| classify_start_error(&command.program, e))?;
     if let Some(&pid) = handle.pids().first() {
         guard.set_child(pid as i32);
     }
