@@ -73,13 +73,7 @@ pub fn run(cli: Cli) -> Result<u8> {
     if cli.internal_raise_error {
         test_failure::raise_error();
     }
-    let no_mode = !(cli.consent
-        || cli.revoke_consent
-        || cli.status
-        || cli.test_failure
-        || cli.send_pending
-        || cli.analyze.is_some());
-    if no_mode && cli.command.is_empty() {
+    if !cli.mode_given() && cli.command.is_empty() {
         Cli::command()
             .error(
                 clap::error::ErrorKind::MissingRequiredArgument,

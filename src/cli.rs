@@ -125,6 +125,18 @@ pub struct Cli {
     pub command: Vec<OsString>,
 }
 
+impl Cli {
+    /// Whether one of the modes other than running a command was asked for.
+    pub fn mode_given(&self) -> bool {
+        self.consent
+            || self.revoke_consent
+            || self.status
+            || self.test_failure
+            || self.send_pending
+            || self.analyze.is_some()
+    }
+}
+
 /// Parses the process's arguments; on a usage error, exits with status 2
 /// after clap's message. A bare word where an option was expected is almost
 /// always a command missing its `--`, so that gets a tip.
