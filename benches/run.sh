@@ -29,27 +29,10 @@ export RSS_REPS="${RSS_REPS:-3}"
 
 log() { printf '%s\n' "$*" >&2; }
 
-# The source may be mid-edit while this runs: retry a failed build a few
-# times, a minute apart, before giving up.
-retry_build() {
-    local what=$1
-    shift
-    local attempt
-    for attempt in 1 2 3 4 5; do
-        if "$@"; then
-            return 0
-        fi
-        log "== $what failed (attempt $attempt/5); retrying in 60 s"
-        sleep 60
-    done
-    log "== $what failed 5 times; giving up"
-    return 1
-}
-
 log "== cargo build --release"
-retry_build "cargo build --release" cargo build --release --quiet
+cargo build --release --quiet
 log "== cargo bench --bench parse --no-run"
-retry_build "cargo bench build" cargo bench --bench parse --no-run --quiet
+cargo bench --bench parse --no-run --quiet
 
 ECT_RUN="$PWD/target/release/ect-run"
 export ECT_RUN
