@@ -668,3 +668,38 @@ fn a_silent_server_is_left_alone_for_a_while() {
         .assert()
         .stdout(predicate::str::contains("paused until"));
 }
+
+/// A crash in C code under the toolbox: faulthandler's dump is the failure,
+/// and the status is the signal's.
+#[test]
+fn fatal_error_dump_is_reported_with_its_signal() {
+    let server = TestServer::start();
+    let run = Run::new(
+        "import faulthandler\nfaulthandler.enable()\nfrom esa_climate_toolbox.util import reporting\nreporting.crash()\n",
+    );
+    run.env.consent_to(&server.url());
+    run.cmd(&[])
+        .assert()
+        .code(139)
+        .stderr(predicate::str::contains(
+            "Fatal Python error: Segmentation fault",
+        ));
+    let r = server.requests()[0].json();
+    assert_eq!(r["failure-kind"], "python-fatal");
+    assert_eq!(r["exception-class"], "Fatal Python error");
+    assert_eq!(
+        r["exception-instance"],
+        "Fatal Python error: Segmentation fault"
+    );
+    assert_eq!(r["exit-status"], 139);
+    assert_eq!(r["signal"], "SIGSEGV");
+    assert_eq!(r["toolbox-version"], "1.7.2");
+    let tb = r["traceback"].as_array().unwrap();
+    assert!(
+        tb.iter().any(|f| f
+            .as_str()
+            .unwrap()
+            .contains("esa_climate_toolbox/util/reporting.py\", line 13 in crash")),
+        "{tb:?}"
+    );
+}

@@ -109,7 +109,7 @@ pub fn install_fake_toolbox(env: &Env) -> PathBuf {
     std::fs::write(
         pkg.join("util").join("reporting.py"),
         format!(
-            "class FailureReporter:\n    @staticmethod\n    def raise_error():\n        raise Exception(\"{TEST_MESSAGE}\")\n\n\ndef apply(func, *args):\n    return func(*args)\n"
+            "class FailureReporter:\n    @staticmethod\n    def raise_error():\n        raise Exception(\"{TEST_MESSAGE}\")\n\n\ndef apply(func, *args):\n    return func(*args)\n\n\ndef crash():\n    import ctypes\n    ctypes.string_at(1)\n"
         ),
     )
     .unwrap();
