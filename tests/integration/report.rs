@@ -642,8 +642,9 @@ fn a_silent_server_is_left_alone_for_a_while() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("did not answer in time"));
+    // Were the server tried again, this would take at least 3 s.
     let start = Instant::now();
-    run.cmd(&["--timeout", "1"])
+    run.cmd(&["--timeout", "3", "--connect-timeout", "3"])
         .assert()
         .code(1)
         .stderr(predicate::str::contains(
