@@ -5,7 +5,6 @@
 
 use std::io::{Read, Write};
 use std::path::Path;
-use std::time::SystemTime;
 
 use anyhow::{Context, Result};
 use clap::CommandFactory;
@@ -20,6 +19,7 @@ use crate::involvement::Rules;
 use crate::outbox::Outbox;
 use crate::plan::{self, Mode, Plan, UrlSource};
 use crate::redact::ServerUrl;
+use crate::report;
 use crate::reporting;
 use crate::supervise::{self, Command, Exit};
 use crate::test_failure;
@@ -99,10 +99,6 @@ pub fn run(cli: Cli) -> Result<u8> {
     }
 }
 
-pub(crate) fn now() -> String {
-    humantime::format_rfc3339_micros(SystemTime::now()).to_string()
-}
-
 /// Loads the config for a run; a broken file is reported once and counts
 /// as "no consent, no extra patterns".
 fn load_config_for_run(plan: &Plan) -> Option<Config> {
@@ -166,7 +162,7 @@ fn give_consent(plan: &Plan) -> Result<u8> {
         return Ok(0);
     }
     config::update(&plan.config_path, |c| {
-        c.set_consent(true, url.expose(), &now());
+        c.set_consent(true, url.expose(), &report::now_rfc3339());
         // An explicit --server-url becomes the default for later runs, or
         // the consent would not cover them.
         if source == UrlSource::Flag {
@@ -188,7 +184,9 @@ fn revoke_consent(plan: &Plan) -> Result<u8> {
     let previous = config.consent().and_then(|c| c.server_url);
     let url =
         previous.unwrap_or_else(|| plan.server_url(config.server_url()).0.expose().to_string());
-    config::update(&plan.config_path, |c| c.set_consent(false, &url, &now()))?;
+    config::update(&plan.config_path, |c| {
+        c.set_consent(false, &url, &report::now_rfc3339())
+    })?;
     // Kept reports were made under the consent just withdrawn.
     let outbox = Outbox::new(plan.outbox_dir.clone());
     let pending = outbox.list();

@@ -101,6 +101,12 @@ pub fn build(input: &Input<'_>, scrub: &Scrubber) -> Value {
     Value::Object(m)
 }
 
+/// The current time as RFC 3339 in UTC, with microseconds, like the
+/// toolbox's reference server logs it.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string()
+}
+
 /// The class as the toolbox's reporter sends it: `type(e).__name__`, the
 /// last part of a dotted name.
 fn short_class(f: &Failure) -> String {

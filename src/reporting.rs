@@ -4,7 +4,6 @@
 //! kept. Nothing here changes the run's exit status.
 
 use crate::analysis::Analysis;
-use crate::app::now;
 use crate::config::Config;
 use crate::deliver::{self, Outcome};
 use crate::outbox::Outbox;
@@ -41,7 +40,7 @@ pub fn report_if_involved(
             toolbox_version: &analysis.toolbox_version,
             exit,
             program,
-            timestamp: now(),
+            timestamp: report::now_rfc3339(),
         },
         &Scrubber::from_env(),
     );
