@@ -41,6 +41,15 @@ impl Run {
     }
 }
 
+/// A server started with `behavior`, and a run of `code` whose user has
+/// consented to reporting to it.
+fn consented(code: &str, behavior: Behavior) -> (TestServer, Run) {
+    let server = TestServer::with_behavior(behavior);
+    let run = Run::new(code);
+    run.env.consent_to(&server.url());
+    (server, run)
+}
+
 fn outbox_len(env: &Env) -> usize {
     std::fs::read_dir(env.outbox())
         .map(|d| {
@@ -56,9 +65,7 @@ fn outbox_len(env: &Env) -> usize {
 
 #[test]
 fn consented_toolbox_failure_arrives_in_toolbox_form() {
-    let server = TestServer::start();
-    let run = Run::new(TOOLBOX_FAILURE);
-    run.env.consent_to(&server.url());
+    let (server, run) = consented(TOOLBOX_FAILURE, Behavior::Ok);
     run.cmd(&[])
         .assert()
         .code(1)
@@ -111,9 +118,7 @@ fn consented_toolbox_failure_arrives_in_toolbox_form() {
 
 #[test]
 fn same_failure_same_fingerprint() {
-    let server = TestServer::start();
-    let run = Run::new(TOOLBOX_FAILURE);
-    run.env.consent_to(&server.url());
+    let (server, run) = consented(TOOLBOX_FAILURE, Behavior::Ok);
     run.cmd(&[]).assert().code(1);
     run.cmd(&[]).assert().code(1);
     let reqs = server.requests();
@@ -135,9 +140,7 @@ fn nothing_is_sent_without_consent() {
 
 #[test]
 fn nothing_is_sent_with_do_not_track() {
-    let server = TestServer::start();
-    let run = Run::new(TOOLBOX_FAILURE);
-    run.env.consent_to(&server.url());
+    let (server, run) = consented(TOOLBOX_FAILURE, Behavior::Ok);
     run.cmd(&[])
         .env("DO_NOT_TRACK", "1")
         .assert()
@@ -148,9 +151,7 @@ fn nothing_is_sent_with_do_not_track() {
 
 #[test]
 fn nothing_is_sent_for_a_failure_outside_the_toolbox() {
-    let server = TestServer::start();
-    let run = Run::new("x = 1 / 0\n");
-    run.env.consent_to(&server.url());
+    let (server, run) = consented("x = 1 / 0\n", Behavior::Ok);
     run.cmd(&[])
         .assert()
         .code(1)
@@ -163,11 +164,10 @@ fn nothing_is_sent_for_a_failure_outside_the_toolbox() {
 
 #[test]
 fn nothing_is_sent_for_a_run_that_succeeds() {
-    let server = TestServer::start();
-    let run = Run::new(
+    let (server, run) = consented(
         "import traceback\ntry:\n    from esa_climate_toolbox.util.reporting import FailureReporter\n    FailureReporter.raise_error()\nexcept Exception:\n    traceback.print_exc()\n",
+        Behavior::Ok,
     );
-    run.env.consent_to(&server.url());
     run.cmd(&[])
         .assert()
         .success()
@@ -201,9 +201,7 @@ fn consent_holds_only_for_its_url() {
 
 #[test]
 fn dry_run_prints_the_report_and_sends_nothing() {
-    let server = TestServer::start();
-    let run = Run::new(TOOLBOX_FAILURE);
-    run.env.consent_to(&server.url());
+    let (server, run) = consented(TOOLBOX_FAILURE, Behavior::Ok);
     let out = run.cmd(&["--dry-run"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr).unwrap();
@@ -253,9 +251,7 @@ fn undeliverable_reports_are_kept() {
 
 #[test]
 fn kept_report_is_delivered_once_when_the_server_is_back() {
-    let server = TestServer::with_behavior(Behavior::Status(503));
-    let run = Run::new(TOOLBOX_FAILURE);
-    run.env.consent_to(&server.url());
+    let (server, run) = consented(TOOLBOX_FAILURE, Behavior::Status(503));
     run.cmd(&[]).assert().code(1);
     assert_eq!(outbox_len(&run.env), 1);
     server.set_behavior(Behavior::Ok);
@@ -281,9 +277,7 @@ fn kept_report_is_delivered_once_when_the_server_is_back() {
 
 #[test]
 fn retry_after_is_honoured() {
-    let server = TestServer::with_behavior(Behavior::RetryAfter(429, "3600".into()));
-    let run = Run::new(TOOLBOX_FAILURE);
-    run.env.consent_to(&server.url());
+    let (server, run) = consented(TOOLBOX_FAILURE, Behavior::RetryAfter(429, "3600".into()));
     run.cmd(&[])
         .assert()
         .code(1)
@@ -306,9 +300,7 @@ fn retry_after_is_honoured() {
 
 #[test]
 fn concurrent_runs_lose_nothing_and_send_each_report_once() {
-    let server = TestServer::with_behavior(Behavior::Status(500));
-    let run = Run::new(TOOLBOX_FAILURE);
-    run.env.consent_to(&server.url());
+    let (server, run) = consented(TOOLBOX_FAILURE, Behavior::Status(500));
     // Four failing runs at once, their deliveries refused: four kept.
     let children: Vec<_> = (0..4)
         .map(|_| {
@@ -486,14 +478,13 @@ fn tail_keeps_the_last_bytes() {
 
 #[test]
 fn private_data_is_scrubbed() {
-    let server = TestServer::start();
-    let run = Run::new(
+    let (server, run) = consented(
         "from esa_climate_toolbox.util.reporting import apply\n\
          import os\n\
          def load(path):\n    raise OSError('cannot open https://alice:s3cr3t@data.example.org/cube?token=abcdef123456 for ' + path + ' password=hunter2 ghp_0123456789abcdefghijABCDEFGHIJ0123456789')\n\
          apply(load, os.path.join(os.environ['HOME'], 'private', 'tester-notes.nc'))\n",
+        Behavior::Ok,
     );
-    run.env.consent_to(&server.url());
     run.cmd(&[]).assert().code(1);
     let body = String::from_utf8(server.requests()[0].body.clone()).unwrap();
     for secret in [
@@ -635,9 +626,7 @@ fn credentials_in_the_server_url_are_never_shown() {
 /// A server that does not answer costs one timeout, not one per run.
 #[test]
 fn a_silent_server_is_left_alone_for_a_while() {
-    let server = TestServer::with_behavior(Behavior::Hang);
-    let run = Run::new(TOOLBOX_FAILURE);
-    run.env.consent_to(&server.url());
+    let (server, run) = consented(TOOLBOX_FAILURE, Behavior::Hang);
     run.cmd(&["--timeout", "1"])
         .assert()
         .code(1)
@@ -674,11 +663,10 @@ fn a_silent_server_is_left_alone_for_a_while() {
 /// and the status is the signal's.
 #[test]
 fn fatal_error_dump_is_reported_with_its_signal() {
-    let server = TestServer::start();
-    let run = Run::new(
+    let (server, run) = consented(
         "import faulthandler\nfaulthandler.enable()\nfrom esa_climate_toolbox.util import reporting\nreporting.crash()\n",
+        Behavior::Ok,
     );
-    run.env.consent_to(&server.url());
     run.cmd(&[])
         .assert()
         .code(139)
