@@ -16,7 +16,6 @@ use crate::config::{self, Config};
 use crate::consent;
 use crate::deliver;
 use crate::involvement::Rules;
-use crate::outbox::Outbox;
 use crate::plan::{self, Mode, Plan, UrlSource};
 use crate::redact::ServerUrl;
 use crate::report;
@@ -99,13 +98,14 @@ pub fn run(cli: Cli) -> Result<u8> {
     }
 }
 
-/// Loads the config for a run; a broken file is reported once and counts
-/// as "no consent, no extra patterns".
-fn load_config_for_run(plan: &Plan) -> Option<Config> {
+/// Loads the config where a broken file must not stop the work: it is
+/// reported in one line saying what follows, and counts as "no consent, no
+/// extra patterns".
+fn load_config_or_warn(plan: &Plan, consequence: &str) -> Option<Config> {
     match Config::load(&plan.config_path) {
         Ok(c) => Some(c),
         Err(e) => {
-            eprintln!("ect-run: {e:#}; nothing will be reported until it is fixed");
+            eprintln!("ect-run: {e:#}; {consequence}");
             None
         }
     }
@@ -133,7 +133,7 @@ fn supervise_and_report(plan: &Plan, command: &Command) -> Result<u8> {
     let mut config = None;
     let mut failed_url = None;
     if !finished.exit.succeeded() {
-        config = load_config_for_run(plan);
+        config = load_config_or_warn(plan, "nothing will be reported until it is fixed");
         let analysis = analysis::analyze(
             &finished.stderr.tail,
             finished.stderr.truncated,
@@ -188,7 +188,7 @@ fn revoke_consent(plan: &Plan) -> Result<u8> {
         c.set_consent(false, &url, &report::now_rfc3339())
     })?;
     // Kept reports were made under the consent just withdrawn.
-    let outbox = Outbox::new(plan.outbox_dir.clone());
+    let outbox = plan.outbox();
     let pending = outbox.list();
     for p in &pending {
         let _ = std::fs::remove_file(p);
@@ -249,7 +249,7 @@ fn status(plan: &Plan) -> Result<u8> {
         "off: no consent".to_string()
     };
     out.push_str(&format!("Reporting:    {reporting}\n"));
-    let outbox = Outbox::new(plan.outbox_dir.clone());
+    let outbox = plan.outbox();
     out.push_str(&format!(
         "Outbox:       {} ({} report(s) waiting)\n",
         outbox.dir().display(),
@@ -267,7 +267,7 @@ fn status(plan: &Plan) -> Result<u8> {
 }
 
 fn send_pending(plan: &Plan) -> Result<u8> {
-    let outbox = Outbox::new(plan.outbox_dir.clone());
+    let outbox = plan.outbox();
     let waiting = outbox.list().len();
     if waiting == 0 {
         eprintln!("ect-run: no reports waiting to be sent.");
@@ -302,17 +302,8 @@ fn send_pending(plan: &Plan) -> Result<u8> {
 }
 
 /// The last `limit` bytes of a stream, and whether there was more.
-fn read_tail(mut source: impl Read, limit: usize) -> std::io::Result<(Vec<u8>, bool)> {
-    let mut tail = Tail::new(limit);
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        match source.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => tail.push(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
+fn read_tail(source: impl Read, limit: usize) -> std::io::Result<(Vec<u8>, bool)> {
+    let tail = Tail::read_from(source, limit)?;
     Ok((tail.contents(), tail.truncated()))
 }
 
@@ -340,13 +331,7 @@ fn analyze_file(plan: &Plan, input: &Path, json: bool) -> Result<u8> {
             .with_context(|| format!("cannot read {}", input.display()))?
     };
     let tail = &tail[..];
-    let config = match Config::load(&plan.config_path) {
-        Ok(c) => Some(c),
-        Err(e) => {
-            eprintln!("ect-run: {e:#}; its patterns are not used");
-            None
-        }
-    };
+    let config = load_config_or_warn(plan, "its patterns are not used");
     // The text is taken as the stderr of a run that failed.
     let a = analysis::analyze(
         tail,

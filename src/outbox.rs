@@ -47,7 +47,6 @@ pub struct Outbox {
 /// One kept report.
 #[derive(Debug)]
 pub struct Pending {
-    pub path: PathBuf,
     pub url: String,
     pub report: Value,
 }
@@ -264,7 +263,6 @@ impl Claim {
         let text = std::io::read_to_string(&self.file).ok()?;
         let v: Value = serde_json::from_str(&text).ok()?;
         Some(Pending {
-            path: self.path.clone(),
             url: v.get("url")?.as_str()?.to_string(),
             report: v.get("report")?.clone(),
         })

@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 use regex::Regex;
 
 use crate::cli::Cli;
+use crate::outbox::Outbox;
 use crate::paths;
 use crate::redact::ServerUrl;
 use crate::supervise::Command;
@@ -101,6 +102,10 @@ impl Plan {
             dry_run: cli.dry_run,
             do_not_track: do_not_track(),
         })
+    }
+
+    pub fn outbox(&self) -> Outbox {
+        Outbox::new(self.outbox_dir.clone())
     }
 
     /// The effective server URL and where it came from: the flag, else the

@@ -6,7 +6,6 @@
 use crate::analysis::Analysis;
 use crate::config::Config;
 use crate::deliver::{self, Outcome};
-use crate::outbox::Outbox;
 use crate::parse::{Failure, Kind};
 use crate::plan::{Plan, UrlSource};
 use crate::redact::ServerUrl;
@@ -90,29 +89,40 @@ fn hint_consent(config: &Config, url: &ServerUrl, source: UrlSource, failure: &F
 fn deliver_now(plan: &Plan, server: &ServerUrl, report: &serde_json::Value) -> bool {
     let url = server.expose();
     eprintln!("ect-run: reporting the failure to {server}");
-    let outbox = Outbox::new(plan.outbox_dir.clone());
-    if let Some(pause) = outbox.paused(url) {
-        match outbox.put(url, report) {
-            Ok(_) => eprintln!(
-                "ect-run: report kept in {}: {}, so nothing is tried until {}; it will be sent by a later run or `ect-run --send-pending`",
-                outbox.dir().display(),
-                pause.reason,
-                humantime::format_rfc3339_seconds(pause.until)
-            ),
-            Err(e) => eprintln!("ect-run: report lost: {e:#}"),
+    let outbox = plan.outbox();
+    let pause = outbox.paused(url);
+    let path = match (outbox.put(url, report), &pause) {
+        (Ok(path), _) => path,
+        (Err(e), Some(_)) => {
+            eprintln!("ect-run: report lost: {e:#}");
+            return false;
         }
-        return false;
-    }
-    let outcome = match outbox.put(url, report) {
-        Ok(path) => outbox.send_one(&path, |u, b| deliver::send(u, b, &plan.delivery)),
-        Err(e) => {
+        (Err(e), None) => {
             // Cannot keep it: send it anyway, once.
             eprintln!("ect-run: cannot keep the report on disk ({e:#}); sending it once");
             let body = serde_json::to_vec(report).unwrap_or_default();
-            Some(deliver::send(url, &body, &plan.delivery))
+            return match deliver::send(url, &body, &plan.delivery) {
+                Outcome::Delivered => {
+                    eprintln!("ect-run: report delivered.");
+                    true
+                }
+                Outcome::Failed { reason, .. } => {
+                    eprintln!("ect-run: report not delivered ({reason}); it is lost");
+                    false
+                }
+            };
         }
     };
-    match outcome {
+    if let Some(pause) = pause {
+        eprintln!(
+            "ect-run: report kept in {}: {}, so nothing is tried until {}; it will be sent by a later run or `ect-run --send-pending`",
+            outbox.dir().display(),
+            pause.reason,
+            humantime::format_rfc3339_seconds(pause.until)
+        );
+        return false;
+    }
+    match outbox.send_one(&path, |u, b| deliver::send(u, b, &plan.delivery)) {
         Some(Outcome::Delivered) => {
             eprintln!("ect-run: report delivered.");
             true
@@ -139,7 +149,7 @@ pub fn flush_after_run(plan: &Plan, config: Option<Config>, failed_url: Option<&
     if plan.dry_run || plan.do_not_track {
         return;
     }
-    let outbox = Outbox::new(plan.outbox_dir.clone());
+    let outbox = plan.outbox();
     if outbox.list().is_empty() {
         return;
     }

@@ -114,11 +114,13 @@ pub(super) fn parse(lines: &[String]) -> Vec<Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::parse::test_lines as lines;
 
     #[test]
     fn windows_dump() {
-        let text: Vec<String> = "Windows fatal exception: access violation\n\nCurrent thread 0x00001a2c (most recent call first):\n  File \"C:\\env\\Lib\\site-packages\\esa_climate_toolbox\\io.py\", line 12 in read\n"
-            .lines().map(String::from).collect();
+        let text = lines(
+            "Windows fatal exception: access violation\n\nCurrent thread 0x00001a2c (most recent call first):\n  File \"C:\\env\\Lib\\site-packages\\esa_climate_toolbox\\io.py\", line 12 in read\n",
+        );
         let got = parse(&text);
         assert_eq!(got[0].exception.class, "Windows fatal exception");
         assert_eq!(got[0].exception.message, "access violation");
@@ -127,8 +129,9 @@ mod tests {
 
     #[test]
     fn current_thread_frames_only() {
-        let text: Vec<String> = "Fatal Python error: Segmentation fault\n\nThread 0x00007f1 (most recent call first):\n  File \"/w.py\", line 10 in run\n\nCurrent thread 0x00007f2 (most recent call first):\n  File \"/c.py\", line 5 in crash\n  File \"/c.py\", line 8 in <module>\n\nExtension modules: numpy.core (total: 1)\nSegmentation fault (core dumped)\n"
-            .lines().map(String::from).collect();
+        let text = lines(
+            "Fatal Python error: Segmentation fault\n\nThread 0x00007f1 (most recent call first):\n  File \"/w.py\", line 10 in run\n\nCurrent thread 0x00007f2 (most recent call first):\n  File \"/c.py\", line 5 in crash\n  File \"/c.py\", line 8 in <module>\n\nExtension modules: numpy.core (total: 1)\nSegmentation fault (core dumped)\n",
+        );
         let got = parse(&text);
         assert_eq!(got.len(), 1);
         let e = &got[0].exception;

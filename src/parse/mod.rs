@@ -136,6 +136,12 @@ fn looks_like_log_line(line: &str) -> bool {
     })
 }
 
+/// Test input as the parsers see it.
+#[cfg(test)]
+fn test_lines(s: &str) -> Vec<String> {
+    s.lines().map(String::from).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,6 +202,7 @@ mod tests {
                 .repeat(40_000)
                 .into_bytes(),
             "ValueError: x\n\n".repeat(60_000).into_bytes(),
+            ("ValueError: x\n".to_string() + &"\n".repeat(1 << 20)).into_bytes(),
             vec![b'x'; 1 << 20],
         ];
         for raw in inputs {

@@ -14,6 +14,11 @@ use regex::Regex;
 use super::{Exception, Failure, Frame, Kind, join_message, looks_like_log_line, number};
 
 const HEADER: &str = "Traceback (most recent call last):";
+/// A top-level exception group's header; nested groups are drawn inside
+/// its boxes, deeper. Its own lines are prefixed `  | `.
+const GROUP_HEADER: &str = "  + Exception Group Traceback (most recent call last):";
+const GROUP_PREFIX: &str = "  |";
+const GROUP_INDENT: usize = 2;
 const CAUSE: &str = "The above exception was the direct cause of the following exception:";
 const CONTEXT: &str = "During handling of the above exception, another exception occurred:";
 
@@ -31,10 +36,6 @@ static EXCEPTION: LazyLock<Regex> = LazyLock::new(|| {
         r"^(?P<class>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_<>][A-Za-z0-9_<>]*)*)(?:: (?P<msg>.*)|:)?$",
     )
     .expect("valid regex")
-});
-static GROUP_HEADER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(?P<indent> *)\+ Exception Group Traceback \(most recent call last\):$")
-        .expect("valid regex")
 });
 
 pub(super) fn parse(lines: &[String], truncated: bool) -> Vec<Failure> {
@@ -95,10 +96,7 @@ fn is_syntax_error(class: &str) -> bool {
 }
 
 fn is_block_header(line: &str) -> bool {
-    line == HEADER
-        || GROUP_HEADER
-            .captures(line)
-            .is_some_and(|c| c["indent"].len() == 2)
+    line == HEADER || line == GROUP_HEADER
 }
 
 fn failure(mut chain: Vec<Exception>, start: usize) -> Failure {
@@ -151,12 +149,10 @@ fn parse_block(lines: &[&str], i: usize) -> Option<(Exception, usize)> {
     // An exception group: its own traceback is drawn behind "  | ", its
     // sub-exceptions in deeper boxes. Like the toolbox's reporter, which
     // walks only the group's own __traceback__, we keep the group's frames.
-    let indent = GROUP_HEADER.captures(lines[i])?["indent"].len();
-    let prefix = format!("{}|", " ".repeat(indent));
     let mut content = Vec::new();
     let mut j = i + 1;
     while j < lines.len() {
-        match lines[j].strip_prefix(prefix.as_str()) {
+        match lines[j].strip_prefix(GROUP_PREFIX) {
             Some(rest) => content.push(rest.strip_prefix(' ').unwrap_or(rest)),
             None => break,
         }
@@ -168,7 +164,7 @@ fn parse_block(lines: &[&str], i: usize) -> Option<(Exception, usize)> {
     while j < lines.len() {
         let l = lines[j];
         let lead = l.len() - l.trim_start().len();
-        if lead >= indent && l.trim_start().starts_with(['+', '|']) {
+        if lead >= GROUP_INDENT && l.trim_start().starts_with(['+', '|']) {
             j += 1;
         } else {
             break;
@@ -318,7 +314,11 @@ fn ends_message(lines: &[&str], i: usize) -> bool {
     if line.is_empty() {
         // A blank line before a chain separator or a new traceback ends
         // the message; a blank line inside a multi-line message does not.
-        let next = lines[i..].iter().find(|l| !l.is_empty());
+        // The look-ahead is bounded, like the message, to stay linear.
+        let next = lines[i..]
+            .iter()
+            .take(MAX_MESSAGE_LINES)
+            .find(|l| !l.is_empty());
         return next.is_none_or(|l| *l == CAUSE || *l == CONTEXT || is_block_header(l));
     }
     false
@@ -327,10 +327,7 @@ fn ends_message(lines: &[&str], i: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn lines(s: &str) -> Vec<String> {
-        s.lines().map(String::from).collect()
-    }
+    use crate::parse::test_lines as lines;
 
     #[test]
     fn plain_traceback() {

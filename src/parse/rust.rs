@@ -121,8 +121,8 @@ fn is_abort_message(f: &Failure) -> bool {
 }
 
 fn parse_block(lines: &[String], start: usize) -> Option<Block> {
-    if !lines[start].starts_with("thread '") {
-        return None; // the cheap test first: most lines are not panics
+    if !is_header(&lines[start]) {
+        return None;
     }
     let caps = HEADER.captures(lines[start].trim_end())?;
     let thread = caps["thread"].to_string();
@@ -138,7 +138,7 @@ fn parse_block(lines: &[String], start: usize) -> Option<Block> {
                 break (join_message(&msg_lines), location(&c["loc"]));
             }
             msg_lines.push(current);
-            let next_is_panic = lines.get(i).is_some_and(|l| HEADER.is_match(l));
+            let next_is_panic = lines.get(i).is_some_and(|l| is_header(l));
             if i >= lines.len() || msg_lines.len() > MAX_MESSAGE_LINES || next_is_panic {
                 // No closing quote: keep what we have, without a location.
                 break (join_message(&msg_lines), None);
@@ -153,7 +153,7 @@ fn parse_block(lines: &[String], start: usize) -> Option<Block> {
             let l = lines[i].trim_end();
             if l.starts_with("note: ")
                 || l == "stack backtrace:"
-                || HEADER.is_match(l)
+                || is_header(l)
                 || ABORT_LINES.contains(&l)
             {
                 break;
@@ -225,6 +225,11 @@ fn parse_block(lines: &[String], start: usize) -> Option<Block> {
     })
 }
 
+/// A panic's first line; the cheap test first, as most lines are not.
+fn is_header(line: &str) -> bool {
+    line.starts_with("thread '") && HEADER.is_match(line.trim_end())
+}
+
 fn location(s: &str) -> Option<Frame> {
     let c = LOCATION.captures(s.trim())?;
     Some(Frame {
@@ -238,10 +243,7 @@ fn location(s: &str) -> Option<Frame> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn lines(s: &str) -> Vec<String> {
-        s.lines().map(String::from).collect()
-    }
+    use crate::parse::test_lines as lines;
 
     #[test]
     fn new_format_without_backtrace() {
