@@ -278,10 +278,8 @@ fn send_pending(plan: &Plan) -> Result<u8> {
         return Ok(0);
     }
     let config = Config::load(&plan.config_path)?;
-    let done = outbox.flush(
-        |url| config.consent_covers(url),
-        |u, b| deliver::send(u, b, &plan.delivery),
-    );
+    let client = deliver::Client::new(&plan.delivery);
+    let done = outbox.flush(|url| config.consent_covers(url), |u, b| client.send(u, b));
     eprintln!(
         "ect-run: {} report(s) delivered, {} still waiting.",
         done.delivered, done.kept

@@ -22,14 +22,32 @@ pub enum Outcome {
     },
 }
 
-pub fn send(url: &str, body: &[u8], opts: &Delivery) -> Outcome {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_connect(Some(opts.connect_timeout))
-        .timeout_global(Some(opts.timeout))
-        .http_status_as_error(false)
-        .user_agent(concat!("ect-run/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .into();
+/// An HTTP client with the delivery limits; made once, used for every
+/// report a run sends (its TLS setup is not free).
+#[derive(Debug)]
+pub struct Client {
+    agent: ureq::Agent,
+}
+
+impl Client {
+    pub fn new(opts: &Delivery) -> Client {
+        let agent = ureq::Agent::config_builder()
+            .timeout_connect(Some(opts.connect_timeout))
+            .timeout_global(Some(opts.timeout))
+            .http_status_as_error(false)
+            .user_agent(concat!("ect-run/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .into();
+        Client { agent }
+    }
+
+    pub fn send(&self, url: &str, body: &[u8]) -> Outcome {
+        send_with(&self.agent, url, body)
+    }
+}
+
+/// One POST; every way it can go wrong becomes an [`Outcome::Failed`].
+fn send_with(agent: &ureq::Agent, url: &str, body: &[u8]) -> Outcome {
     let result = agent
         .post(url)
         .header("Content-Type", "application/json")

@@ -90,6 +90,7 @@ fn deliver_now(plan: &Plan, server: &ServerUrl, report: &serde_json::Value) -> b
     let url = server.expose();
     eprintln!("ect-run: reporting the failure to {server}");
     let outbox = plan.outbox();
+    let client = deliver::Client::new(&plan.delivery);
     let pause = outbox.paused(url);
     let path = match (outbox.put(url, report), &pause) {
         (Ok(path), _) => path,
@@ -101,7 +102,7 @@ fn deliver_now(plan: &Plan, server: &ServerUrl, report: &serde_json::Value) -> b
             // Cannot keep it: send it anyway, once.
             eprintln!("ect-run: cannot keep the report on disk ({e:#}); sending it once");
             let body = serde_json::to_vec(report).unwrap_or_default();
-            return match deliver::send(url, &body, &plan.delivery) {
+            return match client.send(url, &body) {
                 Outcome::Delivered => {
                     eprintln!("ect-run: report delivered.");
                     true
@@ -122,7 +123,7 @@ fn deliver_now(plan: &Plan, server: &ServerUrl, report: &serde_json::Value) -> b
         );
         return false;
     }
-    match outbox.send_one(&path, |u, b| deliver::send(u, b, &plan.delivery)) {
+    match outbox.send_one(&path, |u, b| client.send(u, b)) {
         Some(Outcome::Delivered) => {
             eprintln!("ect-run: report delivered.");
             true
@@ -160,9 +161,10 @@ pub fn flush_after_run(plan: &Plan, config: Option<Config>, failed_url: Option<&
             Err(_) => return, // reported when it matters: at a failure
         },
     };
+    let client = deliver::Client::new(&plan.delivery);
     let done = outbox.flush(
         |url| failed_url != Some(url) && config.consent_covers(url),
-        |u, b| deliver::send(u, b, &plan.delivery),
+        |u, b| client.send(u, b),
     );
     if done.delivered > 0 {
         eprintln!(
