@@ -21,6 +21,7 @@ pub mod outbox;
 pub mod parse;
 pub mod paths;
 pub mod plan;
+pub mod pyform;
 pub mod redact;
 pub mod report;
 pub mod reporting;

@@ -32,7 +32,7 @@ pub fn report_if_involved(
         return None;
     };
     let (url, source) = plan.server_url(config.and_then(Config::server_url));
-    let report = report::build(
+    let report = serde_json::to_value(report::build(
         &report::Input {
             failure,
             involvement,
@@ -42,7 +42,8 @@ pub fn report_if_involved(
             timestamp: report::now_rfc3339(),
         },
         &Scrubber::from_env(),
-    );
+    ))
+    .unwrap_or_default();
     if plan.dry_run {
         let json = serde_json::to_string_pretty(&report).unwrap_or_default();
         eprintln!(
