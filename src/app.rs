@@ -14,12 +14,16 @@ use crate::capture::Tail;
 use crate::cli::Cli;
 use crate::config::{self, Config};
 use crate::consent;
-use crate::deliver;
+use crate::deliver::Dispatcher;
+use crate::destination::Destination;
 use crate::involvement::Rules;
+use crate::pauses::Pauses;
 use crate::plan::{self, Mode, Plan, UrlSource};
 use crate::redact::ServerUrl;
 use crate::report;
 use crate::reporting;
+use crate::scrub::Scrubber;
+use crate::shutdown;
 use crate::supervise::{self, Command, Exit};
 use crate::test_failure;
 
@@ -81,6 +85,14 @@ pub fn run(cli: Cli) -> Result<u8> {
             .exit();
     }
     let plan = Plan::from_cli(cli).map_err(|e| anyhow::Error::new(UsageError(e)))?;
+    // A bad value in the environment never stops the command: one line,
+    // and reporting is off for this run.
+    if let Some((_, UrlSource::Env)) = &plan.url_override
+        && let Err(invalid) = plan.toolbox_destination(None)
+        && matches!(plan.mode, Mode::Run(_) | Mode::TestFailure)
+    {
+        eprintln!("ect-run: {invalid}; reporting is off for this run");
+    }
     match &plan.mode {
         Mode::Run(command) => supervise_and_report(&plan, command),
         Mode::TestFailure => {
@@ -125,52 +137,65 @@ fn rules(plan: &Plan, config: Option<&Config>) -> Rules {
 }
 
 fn supervise_and_report(plan: &Plan, command: &Command) -> Result<u8> {
+    // Held from before the child starts: a signal that arrives after the
+    // child exited waits until the report is in the outbox (the signal
+    // thread never takes it while the child runs).
+    let hold = shutdown::hold();
     let finished = supervise::run(command, plan.tail_limit).map_err(|e| {
         let code = e.exit_code();
         anyhow::Error::new(ChildStartError { code, source: e })
     })?;
     let code = finished.exit.shell_code();
-    let mut config = None;
-    let mut failed_url = None;
-    if !finished.exit.succeeded() {
-        config = load_config_or_warn(plan, "nothing will be reported until it is fixed");
-        let analysis = analysis::analyze(
-            &finished.stderr.tail,
-            finished.stderr.truncated,
-            finished.exit,
-            finished.interrupted_by_user,
-            &rules(plan, config.as_ref()),
-        );
-        failed_url = reporting::report_if_involved(
-            plan,
-            config.as_ref(),
-            &command.program.to_string_lossy(),
-            finished.exit,
-            &analysis,
-        );
+    if finished.exit.succeeded() {
+        drop(hold);
+        reporting::after_success(plan);
+        return Ok(code);
     }
-    reporting::flush_after_run(plan, config, failed_url.as_deref());
+    let config = load_config_or_warn(plan, "nothing will be reported until it is fixed");
+    let analysis = analysis::analyze(
+        &finished.stderr.tail,
+        finished.stderr.truncated,
+        finished.exit,
+        finished.interrupted_by_user,
+        &rules(plan, config.as_ref()),
+    );
+    reporting::after_failure(
+        plan,
+        config.as_ref(),
+        &command.program.to_string_lossy(),
+        finished.exit,
+        &analysis,
+        hold,
+    );
     Ok(code)
+}
+
+/// The toolbox destination for a mode that must name one: a bad setting is
+/// this mode's error (the user asked about it), with where it came from.
+fn destination_for_mode(plan: &Plan, config: Option<&Config>) -> Result<(Destination, UrlSource)> {
+    plan.toolbox_destination(config).map_err(|invalid| {
+        anyhow::anyhow!("{invalid}; fix it, or name a server with --server-url URL")
+    })
 }
 
 fn give_consent(plan: &Plan) -> Result<u8> {
     // Read first: a broken file must be fixed by the user, not replaced.
     let config = Config::load(&plan.config_path)?;
-    let (url, source) = plan.server_url(config.server_url());
-    if !consent::ask(&url)? {
+    let (dest, source) = destination_for_mode(plan, Some(&config))?;
+    if !consent::ask(&dest)? {
         eprintln!("ect-run: no consent recorded; nothing will be sent.");
         return Ok(0);
     }
     config::update(&plan.config_path, |c| {
-        c.set_consent(true, url.expose(), &report::now_rfc3339());
+        c.set_consent(true, dest.expose(), &report::now_rfc3339());
         // An explicit --server-url becomes the default for later runs, or
         // the consent would not cover them.
         if source == UrlSource::Flag {
-            c.set_server_url(url.expose());
+            c.set_server_url(dest.expose());
         }
     })?;
     eprintln!(
-        "ect-run: consent recorded for {url} in {}. Activating reporting.",
+        "ect-run: consent recorded for {dest} in {}. Activating reporting.",
         plan.config_path.display()
     );
     if plan.do_not_track {
@@ -179,26 +204,33 @@ fn give_consent(plan: &Plan) -> Result<u8> {
     Ok(0)
 }
 
+/// Always works: whatever the environment or the server URL says, consent
+/// is withdrawn and the kept reports are deleted.
 fn revoke_consent(plan: &Plan) -> Result<u8> {
     let config = Config::load(&plan.config_path)?;
     let previous = config.consent().and_then(|c| c.server_url);
-    let url =
-        previous.unwrap_or_else(|| plan.server_url(config.server_url()).0.expose().to_string());
+    let url = previous
+        .or_else(|| {
+            plan.toolbox_destination(Some(&config))
+                .ok()
+                .map(|(d, _)| d.expose().to_string())
+        })
+        .unwrap_or_else(|| plan::DEFAULT_SERVER_URL.to_string());
     config::update(&plan.config_path, |c| {
         c.set_consent(false, &url, &report::now_rfc3339())
     })?;
     // Kept reports were made under the consent just withdrawn.
     let outbox = plan.outbox();
-    let pending = outbox.list();
-    for p in &pending {
-        let _ = std::fs::remove_file(p);
+    let mut deleted = 0;
+    for p in outbox.list().reports {
+        if let Some(claim) = outbox.claim(&p) {
+            claim.remove();
+            deleted += 1;
+        }
     }
     eprintln!("ect-run: consent revoked; nothing will be sent.");
-    if !pending.is_empty() {
-        eprintln!(
-            "ect-run: deleted {} report(s) that were waiting to be sent.",
-            pending.len()
-        );
+    if deleted > 0 {
+        eprintln!("ect-run: deleted {deleted} report(s) that were waiting to be sent.");
     }
     Ok(0)
 }
@@ -221,8 +253,14 @@ fn status(plan: &Plan) -> Result<u8> {
             None
         }
     };
-    let (url, source) = plan.server_url(config.as_ref().and_then(Config::server_url));
-    out.push_str(&format!("Server URL:   {url} (from {source})\n"));
+    let dest = plan.toolbox_destination(config.as_ref());
+    match &dest {
+        Ok((d, source)) => out.push_str(&format!("Server URL:   {d} (from {source})\n")),
+        Err(invalid) => out.push_str(&format!(
+            "Server URL:   INVALID from {}: {}\n",
+            invalid.source, invalid.why
+        )),
+    }
     let consent = config.as_ref().and_then(Config::consent);
     let line = match &consent {
         Some(c) if c.given => format!(
@@ -236,31 +274,56 @@ fn status(plan: &Plan) -> Result<u8> {
         None => "not given (run `ect-run --consent`)".to_string(),
     };
     out.push_str(&format!("Consent:      {line}\n"));
-    let reporting = if plan.do_not_track {
-        "off: DO_NOT_TRACK is set".to_string()
-    } else if config
-        .as_ref()
-        .is_some_and(|c| c.consent_covers(url.expose()))
-    {
-        "on".to_string()
-    } else if consent.as_ref().is_some_and(|c| c.given) {
-        format!("off: consent does not cover {url}; run `ect-run --consent --server-url {url}`")
-    } else {
-        "off: no consent".to_string()
+    let reporting = match &dest {
+        _ if plan.do_not_track => "off: DO_NOT_TRACK is set".to_string(),
+        Err(_) => "off: the server URL is invalid".to_string(),
+        Ok((d, _)) if config.as_ref().is_some_and(|c| c.consent_covers(d)) => "on".to_string(),
+        Ok((d, _)) if consent.as_ref().is_some_and(|c| c.given) => {
+            format!("off: consent does not cover {d}; run `ect-run --consent --server-url {d}`")
+        }
+        Ok(_) => "off: no consent".to_string(),
     };
     out.push_str(&format!("Reporting:    {reporting}\n"));
     let outbox = plan.outbox();
+    let listing = outbox.list();
     out.push_str(&format!(
         "Outbox:       {} ({} report(s) waiting)\n",
         outbox.dir().display(),
-        outbox.list().len()
+        listing.reports.len()
     ));
-    if let Some(pause) = outbox.paused(url.expose()) {
+    for (p, why) in &listing.skipped {
+        out.push_str(&format!("              not read: {}: {why}\n", p.display()));
+    }
+    if let Ok((d, _)) = &dest
+        && let Some(pause) = Pauses::new(&plan.state_dir).get(d)
+    {
         out.push_str(&format!(
             "              paused until {}: {}\n",
             humantime::format_rfc3339_seconds(pause.until),
             pause.reason
         ));
+    }
+    let dropped = outbox.dropped_count();
+    if dropped > 0 {
+        out.push_str(&format!(
+            "              {dropped} report(s) dropped because the outbox was full\n"
+        ));
+    }
+    let rejected = outbox.rejected();
+    if !rejected.is_empty() {
+        out.push_str(&format!(
+            "Rejected:     {} report(s) a server will not take, in {}\n",
+            rejected.len(),
+            outbox.rejected_dir().display()
+        ));
+        for (p, entry) in &rejected {
+            let why = entry
+                .as_ref()
+                .and_then(|e| e.rejected.clone())
+                .unwrap_or_else(|| "?".into());
+            let name = p.file_name().unwrap_or_default().to_string_lossy();
+            out.push_str(&format!("              {name}: {why}\n"));
+        }
     }
     std::io::stdout().write_all(out.as_bytes())?;
     Ok(0)
@@ -268,7 +331,7 @@ fn status(plan: &Plan) -> Result<u8> {
 
 fn send_pending(plan: &Plan) -> Result<u8> {
     let outbox = plan.outbox();
-    let waiting = outbox.list().len();
+    let waiting = outbox.list().reports.len();
     if waiting == 0 {
         eprintln!("ect-run: no reports waiting to be sent.");
         return Ok(0);
@@ -278,8 +341,9 @@ fn send_pending(plan: &Plan) -> Result<u8> {
         return Ok(0);
     }
     let config = Config::load(&plan.config_path)?;
-    let client = deliver::Client::new(&plan.delivery);
-    let done = outbox.flush(|url| config.consent_covers(url), |u, b| client.send(u, b));
+    let scrub = Scrubber::from_env();
+    let dispatcher = Dispatcher::new(&plan.state_dir, &plan.delivery, &scrub);
+    let done = dispatcher.flush(|d| config.consent_covers(d));
     eprintln!(
         "ect-run: {} report(s) delivered, {} still waiting.",
         done.delivered, done.kept
@@ -294,6 +358,12 @@ fn send_pending(plan: &Plan) -> Result<u8> {
         eprintln!(
             "ect-run: {} are for a server your consent does not cover; `ect-run --consent --server-url URL` to send them.",
             done.not_consented
+        );
+    }
+    if done.deferred > 0 {
+        eprintln!(
+            "ect-run: {} were not tried within --timeout; run `ect-run --send-pending` again.",
+            done.deferred
         );
     }
     Ok(if done.kept == 0 { 0 } else { 1 })

@@ -8,13 +8,19 @@
 //! cannot corrupt it or lose each other's change; a file that cannot be
 //! read or parsed is reported and never overwritten.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::fs::{self, File};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Map, Value, json};
+
+use crate::destination::Destination;
+pub use crate::files::write_atomic;
+use crate::files::{self, ReadError, parent_dir};
+
+/// A config file larger than this is not read: it is not ect-run's.
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
 /// The parsed file. An absent file is an empty config.
 #[derive(Debug, Clone, Default)]
@@ -34,14 +40,20 @@ pub struct Consent {
 impl Config {
     /// Reads `path`; a missing file is an empty config.
     pub fn load(path: &Path) -> Result<Config> {
-        let text = match fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Config::default()),
+        let bytes = match files::read_regular(path, MAX_CONFIG_BYTES) {
+            Ok(b) => b,
+            Err(ReadError::Missing) => return Ok(Config::default()),
             Err(e) => {
                 return Err(e)
                     .with_context(|| format!("cannot read config file {}", path.display()));
             }
         };
+        let text = String::from_utf8(bytes).map_err(|_| {
+            anyhow::anyhow!(
+                "config file {} is not valid (fix or remove it): not UTF-8 text",
+                path.display()
+            )
+        })?;
         Config::parse(&text).with_context(|| {
             format!(
                 "config file {} is not valid (fix or remove it)",
@@ -100,12 +112,16 @@ impl Config {
         })
     }
 
-    /// Whether stored consent covers sending to `url` (consent holds for
-    /// the URL it was given for; a trailing `/` does not matter).
-    pub fn consent_covers(&self, url: &str) -> bool {
-        let same = |a: &str| a.trim().trim_end_matches('/') == url.trim().trim_end_matches('/');
-        self.consent()
-            .is_some_and(|c| c.given && c.server_url.as_deref().is_some_and(same))
+    /// Whether stored consent covers sending to `dest`: consent holds for
+    /// the destination it was given for, however its URL is spelled.
+    pub fn consent_covers(&self, dest: &Destination) -> bool {
+        self.consent().is_some_and(|c| {
+            c.given
+                && c.server_url
+                    .as_deref()
+                    .and_then(|u| Destination::toolbox(u).ok())
+                    .is_some_and(|given| &given == dest)
+        })
     }
 
     pub fn server_url(&self) -> Option<&str> {
@@ -169,49 +185,22 @@ pub fn update(path: &Path, change: impl FnOnce(&mut Config)) -> Result<Config> {
     Ok(config)
 }
 
-fn parent_dir(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
-
 /// An exclusive lock on `<path>.lock`, released when the file is dropped.
-/// A sibling file, because the config itself is replaced by rename.
+/// A sibling file, because the config itself is replaced by rename. The
+/// wait is bounded: a stuck process cannot hang `--consent` or
+/// `--revoke-consent`.
 fn lock(path: &Path) -> Result<File> {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(".lock");
     let lock_path = path.with_file_name(name);
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(&lock_path)
-        .with_context(|| format!("cannot open lock file {}", lock_path.display()))?;
-    file.lock()
-        .with_context(|| format!("cannot lock {}", lock_path.display()))?;
-    Ok(file)
-}
-
-/// Writes `bytes` to a temp file beside `path` (mode 0600), syncs it, and
-/// renames it over `path`: readers see the old file or the new, never half.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = parent_dir(path);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".ect-run-")
-        .suffix(".tmp")
-        .permissions(fs::Permissions::from_mode(0o600))
-        .tempfile_in(&dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    files::lock_bounded(&lock_path, "the config file")
+        .with_context(|| format!("cannot lock {}", lock_path.display()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn keeps_unknown_keys_and_is_private() {
@@ -256,13 +245,15 @@ mod tests {
 
     #[test]
     fn consent_is_for_one_url() {
+        let d = |u| Destination::toolbox(u).unwrap();
         let mut c = Config::default();
-        assert!(!c.consent_covers("http://a:1"));
+        assert!(!c.consent_covers(&d("http://a:1")));
         c.set_consent(true, "http://a:1/", "t");
-        assert!(c.consent_covers("http://a:1"));
-        assert!(!c.consent_covers("http://b:1"));
+        assert!(c.consent_covers(&d("http://a:1")));
+        assert!(c.consent_covers(&d("HTTP://A:1")));
+        assert!(!c.consent_covers(&d("http://b:1")));
         c.set_consent(false, "http://a:1/", "t");
-        assert!(!c.consent_covers("http://a:1"));
+        assert!(!c.consent_covers(&d("http://a:1")));
     }
 
     #[test]

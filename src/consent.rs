@@ -8,8 +8,6 @@ use std::io::{self, BufRead, IsTerminal, Read};
 
 use anyhow::Result;
 
-use crate::redact::ServerUrl;
-
 /// The toolbox's own question (esa_climate_toolbox/util/reporting.py).
 pub const QUESTION: &str = "Please enter YES below to consent to reporting.";
 
@@ -18,7 +16,7 @@ const MAX_ANSWER: u64 = 4096;
 /// How long to wait for a line on a non-terminal standard input.
 const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
-pub fn explanation(url: &ServerUrl) -> String {
+pub fn explanation(url: &impl std::fmt::Display) -> String {
     format!(
         "\
 ect-run can report failures of ESA Climate Toolbox commands to the toolbox's
@@ -47,7 +45,7 @@ pub fn is_yes(answer: &str) -> bool {
 }
 
 /// Asks on the terminal, or reads one line when there is none.
-pub fn ask(url: &ServerUrl) -> Result<bool> {
+pub fn ask(url: &impl std::fmt::Display) -> Result<bool> {
     eprintln!("{}", explanation(url));
     if io::stdin().is_terminal() && io::stderr().is_terminal() {
         let answer = inquire::Text::new(QUESTION)

@@ -10,9 +10,10 @@ use anyhow::{Context, Result, bail};
 use regex::Regex;
 
 use crate::cli::Cli;
+use crate::config::Config;
+use crate::destination::Destination;
 use crate::outbox::Outbox;
 use crate::paths;
-use crate::redact::ServerUrl;
 use crate::supervise::Command;
 
 /// The toolbox's own default (esa_climate_toolbox/util/reporting.py).
@@ -62,10 +63,12 @@ pub struct Delivery {
 pub struct Plan {
     pub mode: Mode,
     pub config_path: PathBuf,
-    pub outbox_dir: PathBuf,
-    /// The URL from the flag or the environment; the config file's URL is
-    /// only known once the file is read (see [`Plan::server_url`]).
-    pub url_override: Option<(ServerUrl, UrlSource)>,
+    pub state_dir: PathBuf,
+    /// The URL from the flag (validated: a bad one is a usage error) or
+    /// the environment (kept as given: a bad one only turns reporting
+    /// off); the config file's URL is only known once the file is read
+    /// (see [`Plan::toolbox_destination`]).
+    pub url_override: Option<(String, UrlSource)>,
     pub patterns: Vec<Regex>,
     pub tail_limit: usize,
     pub delivery: Delivery,
@@ -78,10 +81,14 @@ impl Plan {
     pub fn from_cli(cli: Cli) -> Result<Plan> {
         let mode = mode(&cli)?;
         let config_path = paths::config_file(cli.config.as_deref())?;
-        let outbox_dir = paths::outbox_dir()?;
+        let state_dir = paths::state_dir()?;
         let url_override = match (&cli.server_url, env_nonempty(SERVER_URL_ENV)) {
-            (Some(u), _) => Some((validate_url(u, "--server-url")?, UrlSource::Flag)),
-            (None, Some(u)) => Some((validate_url(&u, SERVER_URL_ENV)?, UrlSource::Env)),
+            (Some(u), _) => {
+                Destination::toolbox(u)
+                    .map_err(|e| anyhow::anyhow!("invalid --server-url: {e}"))?;
+                Some((u.clone(), UrlSource::Flag))
+            }
+            (None, Some(u)) => Some((u, UrlSource::Env)),
             (None, None) => None,
         };
         let patterns = compile_patterns(&cli.toolbox_patterns, "--toolbox-pattern")?;
@@ -94,7 +101,7 @@ impl Plan {
         Ok(Plan {
             mode,
             config_path,
-            outbox_dir,
+            state_dir,
             url_override,
             patterns,
             tail_limit,
@@ -105,19 +112,48 @@ impl Plan {
     }
 
     pub fn outbox(&self) -> Outbox {
-        Outbox::new(self.outbox_dir.clone())
+        Outbox::new(self.state_dir.join("outbox"))
     }
 
-    /// The effective server URL and where it came from: the flag, else the
-    /// environment, else the config file, else the toolbox's default.
-    pub fn server_url(&self, from_config: Option<&str>) -> (ServerUrl, UrlSource) {
-        if let Some((u, s)) = &self.url_override {
-            return (u.clone(), *s);
-        }
-        match from_config {
-            Some(u) => (ServerUrl::new(u), UrlSource::Config),
-            None => (ServerUrl::new(DEFAULT_SERVER_URL), UrlSource::Default),
-        }
+    /// The toolbox server to report to and where its URL came from: the
+    /// flag, else the environment, else the config file, else the
+    /// toolbox's default. A malformed URL from the environment or the
+    /// config is an [`Invalid`] setting: reporting to it is off, and the
+    /// command still runs.
+    pub fn toolbox_destination(
+        &self,
+        config: Option<&Config>,
+    ) -> Result<(Destination, UrlSource), Invalid> {
+        let (raw, source) = match (&self.url_override, config.and_then(Config::server_url)) {
+            (Some((u, s)), _) => (u.as_str(), *s),
+            (None, Some(u)) => (u, UrlSource::Config),
+            (None, None) => (DEFAULT_SERVER_URL, UrlSource::Default),
+        };
+        Destination::toolbox(raw)
+            .map(|d| (d, source))
+            .map_err(|why| Invalid {
+                what: "server URL",
+                source,
+                why,
+            })
+    }
+}
+
+/// A setting from the environment or the config file that cannot be used.
+#[derive(Debug, Clone)]
+pub struct Invalid {
+    pub what: &'static str,
+    pub source: UrlSource,
+    pub why: String,
+}
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "invalid {} from {}: {}",
+            self.what, self.source, self.why
+        )
     }
 }
 
@@ -163,21 +199,6 @@ pub fn do_not_track() -> bool {
             let v = v.to_string_lossy().trim().to_ascii_lowercase();
             !(v.is_empty() || v == "0" || v == "false")
         }
-    }
-}
-
-pub fn validate_url(url: &str, origin: &str) -> Result<ServerUrl> {
-    let url = ServerUrl::new(url.trim());
-    let shown = url.to_string();
-    let parsed: ureq::http::Uri = url
-        .expose()
-        .parse()
-        .with_context(|| format!("invalid server URL {shown:?} from {origin}"))?;
-    match parsed.scheme_str() {
-        Some("http" | "https") if parsed.host().is_some() => Ok(url),
-        _ => bail!(
-            "invalid server URL {shown:?} from {origin}: expected http://HOST[:PORT]/... or https://..."
-        ),
     }
 }
 
@@ -244,15 +265,6 @@ mod tests {
         for bad in ["", "MiB", "1TiB", "-1", "1.5MiB", "99999999999999999999"] {
             assert!(parse_size(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn urls() {
-        assert!(validate_url("http://localhost:9898", "x").is_ok());
-        assert!(validate_url("https://reports.example.org/ect", "x").is_ok());
-        assert!(validate_url("localhost:9898", "x").is_err());
-        assert!(validate_url("ftp://host/", "x").is_err());
-        assert!(validate_url("not a url", "x").is_err());
     }
 
     #[test]

@@ -1,11 +1,15 @@
-//! What happens after a failed run: report the failure if the toolbox was
-//! involved and the user consented, or say in one line how to opt in; keep
-//! the report in the outbox before sending it; and send what earlier runs
-//! kept. Nothing here changes the run's exit status.
+//! What happens after a run: turn the analysis into a report if the
+//! toolbox was involved, decide where it may go (consent, DO_NOT_TRACK,
+//! `--dry-run`), hand it to the one delivery path, and send what earlier
+//! runs kept. Or say in one line how to opt in. Nothing here changes the
+//! run's exit status.
+
+use std::sync::MutexGuard;
 
 use crate::analysis::Analysis;
 use crate::config::Config;
-use crate::deliver::{self, Outcome};
+use crate::deliver::{Dispatcher, Fate, Route};
+use crate::destination::Destination;
 use crate::parse::{Failure, Kind};
 use crate::plan::{Plan, UrlSource};
 use crate::redact::ServerUrl;
@@ -13,15 +17,52 @@ use crate::report;
 use crate::scrub::Scrubber;
 use crate::supervise::Exit;
 
-/// Reports the failure if it involves the toolbox and may be sent; returns
-/// the server URL when a delivery to it just failed.
-pub fn report_if_involved(
+/// What a failed run's report became, for each destination.
+#[derive(Debug, Default)]
+pub struct Reported {
+    pub fates: Vec<(Destination, Fate)>,
+}
+
+/// Reports the failure if it involves the toolbox and may be sent, then
+/// sends reports kept from earlier runs. `hold` keeps a late signal from
+/// ending ect-run until the report is safely in the outbox.
+pub fn after_failure(
     plan: &Plan,
     config: Option<&Config>,
     program: &str,
     exit: Exit,
     analysis: &Analysis,
-) -> Option<String> {
+    hold: MutexGuard<'static, ()>,
+) -> Reported {
+    let scrub = Scrubber::from_env();
+    let dispatcher = Dispatcher::new(&plan.state_dir, &plan.delivery, &scrub);
+    let reported = report_one(plan, config, program, exit, analysis, &dispatcher, hold);
+    flush(plan, config, &dispatcher);
+    reported
+}
+
+/// After a run that succeeded: only the reports kept from earlier runs.
+pub fn after_success(plan: &Plan) {
+    if plan.dry_run || plan.do_not_track || plan.outbox().list().reports.is_empty() {
+        return;
+    }
+    let Ok(config) = Config::load(&plan.config_path) else {
+        return; // reported when it matters: at a failure
+    };
+    let scrub = Scrubber::from_env();
+    let dispatcher = Dispatcher::new(&plan.state_dir, &plan.delivery, &scrub);
+    flush(plan, Some(&config), &dispatcher);
+}
+
+fn report_one(
+    plan: &Plan,
+    config: Option<&Config>,
+    program: &str,
+    exit: Exit,
+    analysis: &Analysis,
+    dispatcher: &Dispatcher<'_>,
+    hold: MutexGuard<'static, ()>,
+) -> Reported {
     let Some((failure, involvement)) = analysis.reportable() else {
         if plan.dry_run {
             eprintln!(
@@ -29,42 +70,80 @@ pub fn report_if_involved(
                 analysis.why_not()
             );
         }
-        return None;
+        return Reported::default();
     };
-    let (url, source) = plan.server_url(config.and_then(Config::server_url));
-    let report = serde_json::to_value(report::build(
+    let (dest, source) = match plan.toolbox_destination(config) {
+        Ok(d) => d,
+        Err(invalid) => {
+            // The environment's value was reported at start-up.
+            if invalid.source != UrlSource::Env {
+                eprintln!("ect-run: {invalid}; not reporting this toolbox failure");
+            }
+            return Reported::default();
+        }
+    };
+    let timestamp = report::now_rfc3339();
+    let report = report::build(
         &report::Input {
             failure,
             involvement,
             toolbox_version: &analysis.toolbox_version,
             exit,
             program,
-            timestamp: report::now_rfc3339(),
+            timestamp: timestamp.clone(),
         },
         &Scrubber::from_env(),
-    ))
-    .unwrap_or_default();
+    );
     if plan.dry_run {
         let json = serde_json::to_string_pretty(&report).unwrap_or_default();
         eprintln!(
-            "ect-run: dry run: this report would be sent to {url} (nothing was sent):\n{json}"
+            "ect-run: dry run: this report would be sent to {dest} (nothing was sent):\n{json}"
         );
-        return None;
+        return Reported::default();
     }
     if plan.do_not_track {
-        return None;
+        return Reported::default();
     }
     // A broken config file was reported already.
-    let config = config?;
-    if !config.consent_covers(url.expose()) {
-        hint_consent(config, &url, source, failure);
-        return None;
+    let Some(config) = config else {
+        return Reported::default();
+    };
+    if !config.consent_covers(&dest) {
+        hint_consent(config, &dest, source, failure);
+        return Reported {
+            fates: vec![(dest, Fate::NotConsented)],
+        };
     }
-    (!deliver_now(plan, &url, &report)).then(|| url.expose().to_string())
+    let payload = serde_json::to_value(&report).unwrap_or_default();
+    let fates = dispatcher.dispatch(
+        vec![Route { dest, payload }],
+        |d| config.consent_covers(d),
+        &timestamp,
+        hold,
+    );
+    Reported { fates }
+}
+
+/// Sends kept reports, quietly unless something was delivered.
+fn flush(plan: &Plan, config: Option<&Config>, dispatcher: &Dispatcher<'_>) {
+    if plan.dry_run || plan.do_not_track {
+        return;
+    }
+    let Some(config) = config else { return };
+    if dispatcher.outbox().list().reports.is_empty() {
+        return;
+    }
+    let done = dispatcher.flush(|d| config.consent_covers(d));
+    if done.delivered > 0 {
+        eprintln!(
+            "ect-run: sent {} report(s) kept from earlier runs",
+            done.delivered
+        );
+    }
 }
 
 /// One line on how to opt in; nothing was sent.
-fn hint_consent(config: &Config, url: &ServerUrl, source: UrlSource, failure: &Failure) {
+fn hint_consent(config: &Config, dest: &Destination, source: UrlSource, failure: &Failure) {
     match config
         .consent()
         .filter(|c| c.given)
@@ -72,7 +151,7 @@ fn hint_consent(config: &Config, url: &ServerUrl, source: UrlSource, failure: &F
         .map(ServerUrl::new)
     {
         Some(given_for) => eprintln!(
-            "ect-run: not reporting this toolbox failure: you consented for {given_for}, but the server is now {url} (from {source}); to consent for it, run `ect-run --consent --server-url {url}`"
+            "ect-run: not reporting this toolbox failure: you consented for {given_for}, but the server is now {dest} (from {source}); to consent for it, run `ect-run --consent --server-url {dest}`"
         ),
         None => eprintln!(
             "ect-run: this {} involves the ESA Climate Toolbox and could be reported to help fix it; nothing was sent. To opt in, run `ect-run --consent`",
@@ -82,95 +161,5 @@ fn hint_consent(config: &Config, url: &ServerUrl, source: UrlSource, failure: &F
                 "failure"
             }
         ),
-    }
-}
-
-/// Keeps the report in the outbox first (so nothing is lost if we are
-/// interrupted), then sends it. Returns whether it was delivered.
-fn deliver_now(plan: &Plan, server: &ServerUrl, report: &serde_json::Value) -> bool {
-    let url = server.expose();
-    eprintln!("ect-run: reporting the failure to {server}");
-    let outbox = plan.outbox();
-    let client = deliver::Client::new(&plan.delivery);
-    let pause = outbox.paused(url);
-    let path = match (outbox.put(url, report), &pause) {
-        (Ok(path), _) => path,
-        (Err(e), Some(_)) => {
-            eprintln!("ect-run: report lost: {e:#}");
-            return false;
-        }
-        (Err(e), None) => {
-            // Cannot keep it: send it anyway, once.
-            eprintln!("ect-run: cannot keep the report on disk ({e:#}); sending it once");
-            let body = serde_json::to_vec(report).unwrap_or_default();
-            return match client.send(url, &body) {
-                Outcome::Delivered => {
-                    eprintln!("ect-run: report delivered.");
-                    true
-                }
-                Outcome::Failed { reason, .. } => {
-                    eprintln!("ect-run: report not delivered ({reason}); it is lost");
-                    false
-                }
-            };
-        }
-    };
-    if let Some(pause) = pause {
-        eprintln!(
-            "ect-run: report kept in {}: {}, so nothing is tried until {}; it will be sent by a later run or `ect-run --send-pending`",
-            outbox.dir().display(),
-            pause.reason,
-            humantime::format_rfc3339_seconds(pause.until)
-        );
-        return false;
-    }
-    match outbox.send_one(&path, |u, b| client.send(u, b)) {
-        Some(Outcome::Delivered) => {
-            eprintln!("ect-run: report delivered.");
-            true
-        }
-        Some(Outcome::Failed { reason, .. }) => {
-            eprintln!(
-                "ect-run: report not delivered ({reason}); kept in {} and will be sent by the next run or `ect-run --send-pending`",
-                outbox.dir().display()
-            );
-            false
-        }
-        // Another ect-run (a concurrent --send-pending) took it.
-        None => {
-            eprintln!("ect-run: report handed to another ect-run process sending reports");
-            true
-        }
-    }
-}
-
-/// Sends reports kept from earlier runs, if there are any and they may be
-/// sent, except to a server that just failed us. Quiet unless something was
-/// delivered.
-pub fn flush_after_run(plan: &Plan, config: Option<Config>, failed_url: Option<&str>) {
-    if plan.dry_run || plan.do_not_track {
-        return;
-    }
-    let outbox = plan.outbox();
-    if outbox.list().is_empty() {
-        return;
-    }
-    let config = match config {
-        Some(c) => c,
-        None => match Config::load(&plan.config_path) {
-            Ok(c) => c,
-            Err(_) => return, // reported when it matters: at a failure
-        },
-    };
-    let client = deliver::Client::new(&plan.delivery);
-    let done = outbox.flush(
-        |url| failed_url != Some(url) && config.consent_covers(url),
-        |u, b| client.send(u, b),
-    );
-    if done.delivered > 0 {
-        eprintln!(
-            "ect-run: sent {} report(s) kept from earlier runs",
-            done.delivered
-        );
     }
 }

@@ -248,7 +248,7 @@ impl SignalGuard {
                     let code = x.load(Ordering::SeqCst);
                     if code >= 0 {
                         // The child is done: whoever signals wants us gone.
-                        std::process::exit(code);
+                        crate::shutdown::exit(code);
                     }
                     // The terminal driver sends with SI_KERNEL. Anything else
                     // (kill, sigqueue, or a cause we cannot tell) is

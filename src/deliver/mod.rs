@@ -1,0 +1,387 @@
+//! The one path a report takes to its destinations. [`Dispatcher`] owns
+//! it whole: consent check → durable write to the outbox → send → record
+//! the outcome (delivered, kept with the reason, paused until when,
+//! redirected, rejected). The run's own report ([`Dispatcher::dispatch`]),
+//! the reports kept from earlier runs and `--send-pending`
+//! ([`Dispatcher::flush`]) all go through it, with one HTTP client per
+//! process. What each kind of destination sends is its sink's
+//! ([`toolbox`]); the outbox only stores.
+
+pub mod http;
+pub mod toolbox;
+
+use std::cell::{OnceCell, RefCell};
+use std::path::Path;
+use std::sync::MutexGuard;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::destination::{self, Destination};
+use crate::outbox::{Entry, Outbox};
+use crate::pauses::{Pauses, TIMEOUT_PAUSE};
+use crate::plan::Delivery;
+use crate::scrub::Scrubber;
+use http::{Client, Outcome};
+
+/// Below this much time left, a flush stops rather than start a request
+/// that could not finish.
+const MIN_BUDGET: Duration = Duration::from_millis(50);
+
+/// One report for one destination, in that destination's form.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub dest: Destination,
+    pub payload: serde_json::Value,
+}
+
+/// What became of a report for one destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fate {
+    Delivered,
+    /// In the outbox, to be tried again; why.
+    Kept(String),
+    /// In the outbox; the destination is paused until then.
+    Paused {
+        until: SystemTime,
+        reason: String,
+    },
+    /// Set aside in `rejected/`; the server's answer.
+    Rejected(String),
+    /// In the outbox; the server redirects there, which was not followed.
+    Redirected(String),
+    NotConsented,
+    /// Could not be kept nor sent; why.
+    Lost(String),
+}
+
+impl Fate {
+    /// One word for the history and `--analyze`-style output.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Fate::Delivered => "delivered",
+            Fate::Kept(_) | Fate::Paused { .. } | Fate::Redirected(_) => "kept",
+            Fate::Rejected(_) => "rejected",
+            Fate::NotConsented => "not-consented",
+            Fate::Lost(_) => "lost",
+        }
+    }
+}
+
+/// What a flush did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Flushed {
+    pub delivered: usize,
+    pub kept: usize,
+    /// Of those kept: not tried because their destination is paused.
+    pub paused: usize,
+    /// Of those kept: not tried because consent does not cover them.
+    pub not_consented: usize,
+    /// Of those kept: not tried because the flush ran out of time.
+    pub deferred: usize,
+    pub rejected: usize,
+}
+
+pub struct Dispatcher<'a> {
+    delivery: &'a Delivery,
+    outbox: Outbox,
+    pauses: Pauses,
+    scrub: &'a Scrubber,
+    client: OnceCell<Client>,
+    /// Destinations that failed in this process: not tried again in it, so
+    /// one dead server costs one timeout, not one per report.
+    failed: RefCell<Vec<Destination>>,
+    /// Destinations whose redirect was already explained.
+    redirect_said: RefCell<Vec<Destination>>,
+}
+
+impl std::fmt::Debug for Dispatcher<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatcher")
+            .field("outbox", &self.outbox)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Dispatcher<'a> {
+    pub fn new(state_dir: &Path, delivery: &'a Delivery, scrub: &'a Scrubber) -> Dispatcher<'a> {
+        Dispatcher {
+            delivery,
+            outbox: Outbox::new(state_dir.join("outbox")),
+            pauses: Pauses::new(state_dir),
+            scrub,
+            client: OnceCell::new(),
+            failed: RefCell::new(Vec::new()),
+            redirect_said: RefCell::new(Vec::new()),
+        }
+    }
+
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
+    pub fn pauses(&self) -> &Pauses {
+        &self.pauses
+    }
+
+    fn client(&self) -> &Client {
+        self.client
+            .get_or_init(|| Client::new(self.delivery.connect_timeout, self.delivery.timeout))
+    }
+
+    /// The run's own report. Each consented route is written to the outbox
+    /// durably while `hold` keeps a late signal from ending ect-run; then
+    /// `hold` is released and each is sent.
+    pub fn dispatch(
+        &self,
+        routes: Vec<Route>,
+        consented: impl Fn(&Destination) -> bool,
+        written_at: &str,
+        hold: MutexGuard<'static, ()>,
+    ) -> Vec<(Destination, Fate)> {
+        let mut fates: Vec<(Destination, Option<Fate>)> = Vec::new();
+        let mut kept = Vec::new();
+        for route in routes {
+            if !consented(&route.dest) {
+                fates.push((route.dest, Some(Fate::NotConsented)));
+                continue;
+            }
+            let entry = Entry::new(&route.dest, route.payload, written_at.to_string());
+            match self.outbox.put(&entry) {
+                Ok(put) => {
+                    for d in &put.dropped {
+                        eprintln!(
+                            "ect-run: the outbox holds at most {} reports: dropped the oldest ({d})",
+                            crate::outbox::MAX_REPORTS
+                        );
+                    }
+                    kept.push((fates.len(), put.path));
+                    fates.push((route.dest, None));
+                }
+                Err(e) => {
+                    // Cannot keep it: send it once, now.
+                    eprintln!("ect-run: cannot keep the report on disk ({e:#}); sending it once");
+                    let i = fates.len();
+                    fates.push((route.dest.clone(), None));
+                    let outcome = self.send(&route.dest, &entry, self.delivery.timeout);
+                    fates[i].1 = Some(match outcome {
+                        Outcome::Delivered => {
+                            eprintln!("ect-run: report delivered to {}.", route.dest);
+                            Fate::Delivered
+                        }
+                        other => {
+                            let why = describe_unsent(&other);
+                            eprintln!("ect-run: report not delivered ({why}); it is lost");
+                            Fate::Lost(why)
+                        }
+                    });
+                }
+            }
+        }
+        drop(hold);
+        for (i, path) in kept {
+            let dest = fates[i].0.clone();
+            eprintln!("ect-run: reporting the failure to {dest}");
+            let fate = if let Some(p) = self.pauses.get(&dest) {
+                eprintln!(
+                    "ect-run: report kept in {}: {}, so nothing is tried until {}; it will be sent by a later run or `ect-run --send-pending`",
+                    self.outbox.dir().display(),
+                    p.reason,
+                    humantime::format_rfc3339_seconds(p.until)
+                );
+                Fate::Paused {
+                    until: p.until,
+                    reason: p.reason,
+                }
+            } else {
+                match self.outbox.claim(&path) {
+                    Some(claim) => match claim.read() {
+                        Ok(entry) => {
+                            let outcome = self.send(&dest, &entry, self.delivery.timeout);
+                            self.settle(&dest, claim, entry, outcome, true)
+                        }
+                        Err(why) => Fate::Kept(why),
+                    },
+                    // A concurrent `--send-pending` took it.
+                    None => {
+                        eprintln!(
+                            "ect-run: report handed to another ect-run process sending reports"
+                        );
+                        Fate::Kept("being sent by another ect-run process".into())
+                    }
+                }
+            };
+            fates[i].1 = Some(fate);
+        }
+        fates
+            .into_iter()
+            .map(|(d, f)| (d, f.unwrap_or(Fate::Lost("not handled".into()))))
+            .collect()
+    }
+
+    /// Sends the reports kept from earlier runs, oldest first, for which
+    /// `consented` holds, within one `--timeout` in all.
+    pub fn flush(&self, consented: impl Fn(&Destination) -> bool) -> Flushed {
+        let deadline = Instant::now() + self.delivery.timeout;
+        let mut done = Flushed::default();
+        let listing = self.outbox.list();
+        for (path, why) in &listing.skipped {
+            eprintln!(
+                "ect-run: leaving {} alone in the outbox: {why}",
+                path.display()
+            );
+        }
+        for path in &listing.reports {
+            let Some(claim) = self.outbox.claim(path) else {
+                continue; // another ect-run has it, or it is gone
+            };
+            let entry = match claim.read() {
+                Ok(e) => e,
+                Err(why) => {
+                    eprintln!(
+                        "ect-run: leaving {} alone in the outbox: {why}",
+                        path.display()
+                    );
+                    continue;
+                }
+            };
+            let dest = match entry.destination() {
+                Ok(d) => d,
+                Err(why) => {
+                    eprintln!(
+                        "ect-run: leaving {} alone in the outbox: {why}",
+                        path.display()
+                    );
+                    continue;
+                }
+            };
+            done.kept += 1;
+            if !consented(&dest) {
+                done.not_consented += 1;
+                continue;
+            }
+            if self.pauses.get(&dest).is_some() {
+                done.paused += 1;
+                continue;
+            }
+            if self.failed.borrow().contains(&dest) {
+                continue;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left < MIN_BUDGET {
+                done.deferred += 1;
+                continue;
+            }
+            let outcome = self.send(&dest, &entry, left);
+            match self.settle(&dest, claim, entry, outcome, false) {
+                Fate::Delivered => {
+                    done.kept -= 1;
+                    done.delivered += 1;
+                }
+                Fate::Rejected(_) => {
+                    done.kept -= 1;
+                    done.rejected += 1;
+                }
+                _ => {}
+            }
+        }
+        done
+    }
+
+    fn send(&self, dest: &Destination, entry: &Entry, budget: Duration) -> Outcome {
+        match dest.kind() {
+            destination::Kind::Toolbox => {
+                toolbox::send(self.client(), dest, &entry.payload, self.scrub, budget)
+            }
+        }
+    }
+
+    /// Records what `outcome` means for the claimed report: removed,
+    /// paused, set aside or kept. `own` is the run's own report, whose
+    /// every outcome is said; a flush only says what needs the user.
+    fn settle(
+        &self,
+        dest: &Destination,
+        claim: crate::outbox::Claim,
+        mut entry: Entry,
+        outcome: Outcome,
+        own: bool,
+    ) -> Fate {
+        let dir = self.outbox.dir().display();
+        match outcome {
+            Outcome::Delivered => {
+                claim.remove();
+                if own {
+                    eprintln!("ect-run: report delivered.");
+                }
+                Fate::Delivered
+            }
+            Outcome::Rejected { answer } => match claim.quarantine(&mut entry, &answer) {
+                Ok(to) => {
+                    eprintln!(
+                        "ect-run: {dest} refused a report ({answer}) and will not take it; it is set aside as {} (see `ect-run --status`)",
+                        to.display()
+                    );
+                    Fate::Rejected(answer)
+                }
+                Err(e) => {
+                    eprintln!("ect-run: {dest} refused a report ({answer}); {e:#}");
+                    Fate::Kept(answer)
+                }
+            },
+            Outcome::Redirected { location } => {
+                self.failed.borrow_mut().push(dest.clone());
+                let first = !self.redirect_said.borrow().contains(dest);
+                if first {
+                    self.redirect_said.borrow_mut().push(dest.clone());
+                    let shown = crate::redact::ServerUrl::new(location.clone());
+                    eprintln!(
+                        "ect-run: {dest} redirects to {shown}; redirects are not followed, so nothing was sent there. The report is kept in {dir}; to send reports to {shown}, run `ect-run --consent --server-url {shown}`"
+                    );
+                }
+                Fate::Redirected(location)
+            }
+            Outcome::Retry {
+                reason,
+                retry_after,
+                timed_out,
+            } => {
+                self.failed.borrow_mut().push(dest.clone());
+                let pause = match (retry_after, timed_out) {
+                    (Some(t), _) => Some((t, "the server asked to wait")),
+                    (None, true) => Some((
+                        SystemTime::now() + TIMEOUT_PAUSE,
+                        "the server did not answer in time",
+                    )),
+                    (None, false) => None,
+                };
+                if let Some((until, why)) = pause {
+                    self.pauses.set(dest, until, why);
+                }
+                if own {
+                    eprintln!(
+                        "ect-run: report not delivered ({reason}); kept in {dir} and will be sent by the next run or `ect-run --send-pending`"
+                    );
+                }
+                drop(claim);
+                match pause {
+                    Some((until, why)) => Fate::Paused {
+                        until,
+                        reason: why.to_string(),
+                    },
+                    None => Fate::Kept(reason),
+                }
+            }
+        }
+    }
+}
+
+fn describe_unsent(o: &Outcome) -> String {
+    match o {
+        Outcome::Delivered => "delivered".into(),
+        Outcome::Redirected { location } => format!(
+            "the server redirects to {}",
+            crate::redact::ServerUrl::new(location.clone())
+        ),
+        Outcome::Retry { reason, .. } => reason.clone(),
+        Outcome::Rejected { answer } => format!("the server answered {answer}"),
+    }
+}
