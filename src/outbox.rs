@@ -2,8 +2,9 @@
 //! claim, remove, quarantine); what to send and when is
 //! [`crate::deliver`]'s.
 //!
-//! Each report is its own file `<nanoseconds>-<pid>-<n>.json` holding its
-//! destination and its payload. A report is written to `.tmp-<name>`
+//! Each report is its own file `<nanoseconds>-<pid>-<n>-<tag>.json`
+//! holding its destination and its payload (the tag names the destination
+//! in short, see [`tag`]). A report is written to `.tmp-<name>`
 //! (locked while written), synced, renamed into place and the directory
 //! synced: once [`Outbox::put`] returns, the report survives `kill -9` and a
 //! power cut. A temp file left by a writer that died is completed (if it
@@ -157,9 +158,12 @@ impl Outbox {
             .unwrap_or_default()
             .as_nanos();
         let name = format!(
-            "{nanos:024}-{}-{}.json",
+            "{nanos:024}-{}-{}-{}.json",
             std::process::id(),
-            SEQUENCE.fetch_add(1, Ordering::Relaxed)
+            SEQUENCE.fetch_add(1, Ordering::Relaxed),
+            entry
+                .destination()
+                .map_or_else(|_| "x".to_string(), |d| tag(&d))
         );
         let path = self.dir.join(&name);
         let tmp = self.dir.join(format!("{TMP_PREFIX}{name}"));
@@ -326,6 +330,30 @@ impl Outbox {
         all.sort_by(|a, b| a.0.cmp(&b.0));
         all
     }
+}
+
+/// A short name for a destination, in each kept report's file name, so a
+/// flush can pass over the reports of a paused or failing destination
+/// without opening them.
+pub fn tag(dest: &Destination) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(dest.kind().as_str());
+    h.update([0]);
+    h.update(dest.key());
+    h.finalize()
+        .iter()
+        .take(4)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The destination tag in a kept report's file name, if it has one (files
+/// written before tags existed have none).
+pub fn tag_of(path: &Path) -> Option<&str> {
+    let stem = path.file_stem()?.to_str()?;
+    let t = stem.rsplit('-').next()?;
+    (stem.split('-').count() == 4 && t.len() == 8).then_some(t)
 }
 
 fn modified(path: &Path) -> SystemTime {

@@ -149,11 +149,23 @@ pub struct Invalid {
 
 impl std::fmt::Display for Invalid {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "invalid {} from {}: {}",
-            self.what, self.source, self.why
-        )
+        match self.source {
+            UrlSource::Config => write!(
+                f,
+                "invalid {} in the config file (key server_url): {}",
+                self.what, self.why
+            ),
+            UrlSource::Env => write!(
+                f,
+                "invalid {} in the environment variable {}: {}",
+                self.what, SERVER_URL_ENV, self.why
+            ),
+            _ => write!(
+                f,
+                "invalid {} from {}: {}",
+                self.what, self.source, self.why
+            ),
+        }
     }
 }
 

@@ -43,7 +43,11 @@ pub fn after_failure(
 
 /// After a run that succeeded: only the reports kept from earlier runs.
 pub fn after_success(plan: &Plan) {
-    if plan.dry_run || plan.do_not_track || plan.outbox().list().reports.is_empty() {
+    if plan.dry_run || plan.do_not_track {
+        return;
+    }
+    let listing = plan.outbox().list();
+    if listing.reports.is_empty() && listing.skipped.is_empty() {
         return;
     }
     let Ok(config) = Config::load(&plan.config_path) else {
@@ -130,7 +134,8 @@ fn flush(plan: &Plan, config: Option<&Config>, dispatcher: &Dispatcher<'_>) {
         return;
     }
     let Some(config) = config else { return };
-    if dispatcher.outbox().list().reports.is_empty() {
+    let listing = dispatcher.outbox().list();
+    if listing.reports.is_empty() && listing.skipped.is_empty() {
         return;
     }
     let done = dispatcher.flush(|d| config.consent_covers(d));

@@ -16,7 +16,7 @@ use std::sync::MutexGuard;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::destination::{self, Destination};
-use crate::outbox::{Entry, Outbox};
+use crate::outbox::{self, Entry, Outbox};
 use crate::pauses::{Pauses, TIMEOUT_PAUSE};
 use crate::plan::Delivery;
 use crate::scrub::Scrubber;
@@ -229,7 +229,21 @@ impl<'a> Dispatcher<'a> {
                 path.display()
             );
         }
+        // Destinations not to be tried in this flush, by tag: their other
+        // reports are counted without being opened.
+        let mut passed_over: Vec<(String, Skip)> = Vec::new();
         for path in &listing.reports {
+            if let Some(t) = outbox::tag_of(path)
+                && let Some((_, why)) = passed_over.iter().find(|(p, _)| p == t)
+            {
+                done.kept += 1;
+                match why {
+                    Skip::NotConsented => done.not_consented += 1,
+                    Skip::Paused => done.paused += 1,
+                    Skip::Failed => {}
+                }
+                continue;
+            }
             let Some(claim) = self.outbox.claim(path) else {
                 continue; // another ect-run has it, or it is gone
             };
@@ -254,15 +268,19 @@ impl<'a> Dispatcher<'a> {
                 }
             };
             done.kept += 1;
-            if !consented(&dest) {
+            let skip = if !consented(&dest) {
                 done.not_consented += 1;
-                continue;
-            }
-            if self.pauses.get(&dest).is_some() {
+                Some(Skip::NotConsented)
+            } else if self.pauses.get(&dest).is_some() {
                 done.paused += 1;
-                continue;
-            }
-            if self.failed.borrow().contains(&dest) {
+                Some(Skip::Paused)
+            } else if self.failed.borrow().contains(&dest) {
+                Some(Skip::Failed)
+            } else {
+                None
+            };
+            if let Some(skip) = skip {
+                passed_over.push((outbox::tag(&dest), skip));
                 continue;
             }
             let left = deadline.saturating_duration_since(Instant::now());
@@ -271,7 +289,11 @@ impl<'a> Dispatcher<'a> {
                 continue;
             }
             let outcome = self.send(&dest, &entry, left);
-            match self.settle(&dest, claim, entry, outcome, false) {
+            let fate = self.settle(&dest, claim, entry, outcome, false);
+            if self.failed.borrow().contains(&dest) {
+                passed_over.push((outbox::tag(&dest), Skip::Failed));
+            }
+            match fate {
                 Fate::Delivered => {
                     done.kept -= 1;
                     done.delivered += 1;
@@ -372,6 +394,14 @@ impl<'a> Dispatcher<'a> {
             }
         }
     }
+}
+
+/// Why a flush passes over a destination's reports.
+#[derive(Debug, Clone, Copy)]
+enum Skip {
+    NotConsented,
+    Paused,
+    Failed,
 }
 
 fn describe_unsent(o: &Outcome) -> String {

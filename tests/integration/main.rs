@@ -9,6 +9,7 @@ mod support;
 mod analyze;
 mod completions;
 mod consent_pty;
+mod delivery;
 mod fixtures;
 mod report;
 mod supervise;
