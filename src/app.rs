@@ -16,6 +16,7 @@ use crate::config::{self, Config};
 use crate::consent;
 use crate::deliver::Dispatcher;
 use crate::destination::Destination;
+use crate::history::{self, History};
 use crate::involvement::Rules;
 use crate::pauses::Pauses;
 use crate::plan::{self, Mode, Plan, UrlSource};
@@ -107,6 +108,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Mode::Status => status(&plan),
         Mode::SendPending => send_pending(&plan),
         Mode::Analyze { input, json } => analyze_file(&plan, input, *json),
+        Mode::History { all, json } => history(&plan, *all, *json),
     }
 }
 
@@ -367,6 +369,46 @@ fn send_pending(plan: &Plan) -> Result<u8> {
         );
     }
     Ok(if done.kept == 0 { 0 } else { 1 })
+}
+
+fn history(plan: &Plan, all: bool, json: bool) -> Result<u8> {
+    let h = History::new(&plan.state_dir);
+    let read = h.read()?;
+    if read.damaged > 0 {
+        eprintln!(
+            "ect-run: skipped {} damaged line(s) in the history {}",
+            read.damaged,
+            h.path().display()
+        );
+    }
+    let mut out = String::new();
+    if all {
+        for e in read.entries.iter().rev() {
+            if json {
+                out.push_str(&serde_json::to_string(e)?);
+            } else {
+                out.push_str(&history::line(e, None));
+            }
+            out.push('\n');
+        }
+    } else {
+        for g in history::group(&read.entries) {
+            if json {
+                out.push_str(&serde_json::to_string(&g)?);
+            } else {
+                out.push_str(&history::line(g.latest, Some(g.count)));
+            }
+            out.push('\n');
+        }
+    }
+    if out.is_empty() && !json {
+        eprintln!(
+            "ect-run: no failures recorded yet ({}).",
+            h.path().display()
+        );
+    }
+    std::io::stdout().write_all(out.as_bytes())?;
+    Ok(0)
 }
 
 /// The last `limit` bytes of a stream, and whether there was more.

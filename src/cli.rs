@@ -40,7 +40,7 @@ status are left exactly as they are.";
     after_help = EXAMPLES,
     group(ArgGroup::new("mode").multiple(false).args([
         "consent", "revoke_consent", "status", "test_failure",
-        "send_pending", "analyze", "completions", "command",
+        "send_pending", "analyze", "history", "completions", "command",
     ])),
 )]
 pub struct Cli {
@@ -74,8 +74,18 @@ pub struct Cli {
           value_hint = ValueHint::FilePath)]
     pub analyze: Option<PathBuf>,
 
-    /// With --analyze: print one JSON object instead of a summary.
-    #[arg(long, requires = "analyze")]
+    /// List the failures recorded on this machine, newest first, one line
+    /// per failure with how many runs hit it (see --all, --json).
+    #[arg(long)]
+    pub history: bool,
+
+    /// With --history: one line per run instead of one per failure.
+    #[arg(long, requires = "history")]
+    pub all: bool,
+
+    /// With --analyze: print one JSON object instead of a summary. With
+    /// --history: one JSON object per line.
+    #[arg(long)]
     pub json: bool,
 
     /// Print the report that would be sent (on stderr), and send nothing.
@@ -134,6 +144,7 @@ impl Cli {
             || self.test_failure
             || self.send_pending
             || self.analyze.is_some()
+            || self.history
     }
 }
 

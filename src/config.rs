@@ -15,9 +15,12 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use serde_json::{Map, Value, json};
 
+use std::time::Duration;
+
 use crate::destination::Destination;
 pub use crate::files::write_atomic;
 use crate::files::{self, ReadError, parent_dir};
+use crate::flood::Limits;
 
 /// A config file larger than this is not read: it is not ect-run's.
 pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
@@ -93,6 +96,9 @@ impl Config {
             None | Some(Value::String(_)) | Some(Value::Null) => {}
             Some(_) => bail!("\"server_url\" must be a string"),
         }
+        if let Err(why) = self.limits() {
+            bail!("{why}");
+        }
         match self.data.get("toolbox_patterns") {
             None | Some(Value::Null) => {}
             Some(Value::Array(a)) if a.iter().all(Value::is_string) => {}
@@ -129,6 +135,37 @@ impl Config {
             .get("server_url")
             .and_then(Value::as_str)
             .filter(|s| !s.trim().is_empty())
+    }
+
+    /// Flood control's limits: `dedup_window` (seconds, or a duration such
+    /// as `"30min"`; 0 turns it off) and `max_reports_per_day`.
+    pub fn limits(&self) -> Result<Limits, String> {
+        let mut limits = Limits::default();
+        match self.data.get("dedup_window") {
+            None | Some(Value::Null) => {}
+            Some(Value::Number(n)) if n.as_u64().is_some() => {
+                limits.dedup_window = Duration::from_secs(n.as_u64().unwrap_or(0));
+            }
+            Some(Value::String(s)) => {
+                limits.dedup_window = humantime::parse_duration(s.trim()).map_err(|_| {
+                    format!("\"dedup_window\" must be a number of seconds or a duration such as \"1h\" or \"30min\", not {s:?}")
+                })?;
+            }
+            Some(_) => {
+                return Err(
+                    "\"dedup_window\" must be a number of seconds or a duration such as \"1h\""
+                        .into(),
+                );
+            }
+        }
+        match self.data.get("max_reports_per_day") {
+            None | Some(Value::Null) => {}
+            Some(Value::Number(n)) if n.as_u64().is_some_and(|v| v <= u64::from(u32::MAX)) => {
+                limits.max_per_day = n.as_u64().unwrap_or(0) as u32;
+            }
+            Some(_) => return Err("\"max_reports_per_day\" must be a whole number".into()),
+        }
+        Ok(limits)
     }
 
     pub fn toolbox_patterns(&self) -> Vec<String> {

@@ -18,6 +18,8 @@ pub mod decide;
 pub mod deliver;
 pub mod destination;
 pub mod files;
+pub mod flood;
+pub mod history;
 pub mod involvement;
 pub mod outbox;
 pub mod parse;

@@ -31,6 +31,7 @@ pub enum Mode {
     TestFailure,
     SendPending,
     Analyze { input: PathBuf, json: bool },
+    History { all: bool, json: bool },
 }
 
 /// Where the server URL came from, for `--status` and for messages.
@@ -79,6 +80,9 @@ pub struct Plan {
 
 impl Plan {
     pub fn from_cli(cli: Cli) -> Result<Plan> {
+        if cli.json && cli.analyze.is_none() && !cli.history {
+            bail!("--json goes with --analyze or --history");
+        }
         let mode = mode(&cli)?;
         let config_path = paths::config_file(cli.config.as_deref())?;
         let state_dir = paths::state_dir()?;
@@ -180,6 +184,11 @@ fn mode(cli: &Cli) -> Result<Mode> {
         Mode::TestFailure
     } else if cli.send_pending {
         Mode::SendPending
+    } else if cli.history {
+        Mode::History {
+            all: cli.all,
+            json: cli.json,
+        }
     } else if let Some(input) = &cli.analyze {
         Mode::Analyze {
             input: input.clone(),

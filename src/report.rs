@@ -208,7 +208,8 @@ fn truncate(s: &str, max: usize) -> String {
     )
 }
 
-fn program_name(program: &str) -> String {
+/// The program's file name: what the report and the history name.
+pub fn program_name(program: &str) -> String {
     program
         .rsplit(['/', '\\'])
         .next()

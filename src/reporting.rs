@@ -8,8 +8,9 @@ use std::sync::MutexGuard;
 
 use crate::analysis::Analysis;
 use crate::config::Config;
-use crate::deliver::{Dispatcher, Fate, Route};
+use crate::deliver::{Dispatcher, Fate, Flooding, Route};
 use crate::destination::Destination;
+use crate::history::{self, History};
 use crate::parse::{Failure, Kind};
 use crate::plan::{Plan, UrlSource};
 use crate::redact::ServerUrl;
@@ -17,15 +18,25 @@ use crate::report;
 use crate::scrub::Scrubber;
 use crate::supervise::Exit;
 
-/// What a failed run's report became, for each destination.
+/// What a failed run's report became, for each destination: a fate of
+/// the delivery path, or why it never reached it.
 #[derive(Debug, Default)]
 pub struct Reported {
-    pub fates: Vec<(Destination, Fate)>,
+    pub fates: Vec<(String, String, String)>,
 }
 
-/// Reports the failure if it involves the toolbox and may be sent, then
-/// sends reports kept from earlier runs. `hold` keeps a late signal from
-/// ending ect-run until the report is safely in the outbox.
+impl Reported {
+    fn one(dest: &Destination, outcome: &str, detail: String) -> Reported {
+        Reported {
+            fates: vec![(dest.to_string(), outcome.to_string(), detail)],
+        }
+    }
+}
+
+/// Reports the failure if it involves the toolbox and may be sent, records
+/// the run in the history, then sends reports kept from earlier runs.
+/// `hold` keeps a late signal from ending ect-run until the report is
+/// safely in the outbox.
 pub fn after_failure(
     plan: &Plan,
     config: Option<&Config>,
@@ -37,8 +48,62 @@ pub fn after_failure(
     let scrub = Scrubber::from_env();
     let dispatcher = Dispatcher::new(&plan.state_dir, &plan.delivery, &scrub);
     let reported = report_one(plan, config, program, exit, analysis, &dispatcher, hold);
+    record(plan, program, exit, analysis, &reported, &scrub);
     flush(plan, config, &dispatcher);
     reported
+}
+
+/// Appends the run to the history; a failure to do so is said, not fatal.
+fn record(
+    plan: &Plan,
+    program: &str,
+    exit: Exit,
+    analysis: &Analysis,
+    reported: &Reported,
+    scrub: &Scrubber,
+) {
+    let (kind, class, message, fingerprint, involved) = match &analysis.outcome {
+        Ok((f, inv)) => {
+            let clean = report::scrubbed(f, scrub);
+            let first = clean.exception.message.lines().next().unwrap_or("");
+            (
+                f.kind.as_str().to_string(),
+                clean.exception.class.clone(),
+                first.chars().take(300).collect(),
+                report::fingerprint(f),
+                inv.involved,
+            )
+        }
+        Err(_) => (
+            "none".into(),
+            String::new(),
+            String::new(),
+            String::new(),
+            false,
+        ),
+    };
+    let entry = history::Entry {
+        time: report::now_rfc3339(),
+        command: scrub.scrub(&report::program_name(program)),
+        exit_status: exit.shell_code(),
+        kind,
+        class,
+        message,
+        fingerprint,
+        toolbox_involved: involved,
+        destinations: reported
+            .fates
+            .iter()
+            .map(|(d, o, detail)| history::Fate {
+                destination: d.clone(),
+                outcome: o.clone(),
+                detail: detail.clone(),
+            })
+            .collect(),
+    };
+    if let Err(e) = History::new(&plan.state_dir).append(&entry) {
+        eprintln!("ect-run: cannot record this failure in the history: {e:#}");
+    }
 }
 
 /// After a run that succeeded: only the reports kept from earlier runs.
@@ -103,29 +168,42 @@ fn report_one(
         eprintln!(
             "ect-run: dry run: this report would be sent to {dest} (nothing was sent):\n{json}"
         );
-        return Reported::default();
+        return Reported::one(&dest, "dry-run", String::new());
     }
     if plan.do_not_track {
-        return Reported::default();
+        return Reported::one(&dest, "do-not-track", String::new());
     }
     // A broken config file was reported already.
     let Some(config) = config else {
-        return Reported::default();
+        return Reported::one(
+            &dest,
+            "not-consented",
+            "the config file is unreadable".into(),
+        );
     };
     if !config.consent_covers(&dest) {
         hint_consent(config, &dest, source, failure);
-        return Reported {
-            fates: vec![(dest, Fate::NotConsented)],
-        };
+        return Reported::one(&dest, Fate::NotConsented.as_str(), String::new());
     }
+    let fingerprint = report.fingerprint.clone();
+    let flooding = Flooding {
+        fingerprint: &fingerprint,
+        limits: config.limits().unwrap_or_default(),
+    };
     let payload = serde_json::to_value(&report).unwrap_or_default();
     let fates = dispatcher.dispatch(
         vec![Route { dest, payload }],
         |d| config.consent_covers(d),
+        &flooding,
         &timestamp,
         hold,
     );
-    Reported { fates }
+    Reported {
+        fates: fates
+            .into_iter()
+            .map(|(d, f)| (d.to_string(), f.as_str().to_string(), f.detail()))
+            .collect(),
+    }
 }
 
 /// Sends kept reports, quietly unless something was delivered.

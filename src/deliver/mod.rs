@@ -16,6 +16,7 @@ use std::sync::MutexGuard;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::destination::{self, Destination};
+use crate::flood::{Flood, Limits, Verdict};
 use crate::outbox::{self, Entry, Outbox};
 use crate::pauses::{Pauses, TIMEOUT_PAUSE};
 use crate::plan::Delivery;
@@ -49,6 +50,10 @@ pub enum Fate {
     /// In the outbox; the server redirects there, which was not followed.
     Redirected(String),
     NotConsented,
+    /// Not sent: the same failure went there this long ago.
+    Repeat(Duration),
+    /// Not sent: the destination had its day's reports.
+    Ceiling(u32),
     /// Could not be kept nor sent; why.
     Lost(String),
 }
@@ -61,9 +66,37 @@ impl Fate {
             Fate::Kept(_) | Fate::Paused { .. } | Fate::Redirected(_) => "kept",
             Fate::Rejected(_) => "rejected",
             Fate::NotConsented => "not-consented",
+            Fate::Repeat(_) => "suppressed-repeat",
+            Fate::Ceiling(_) => "suppressed-ceiling",
             Fate::Lost(_) => "lost",
         }
     }
+
+    /// Why, in words, where there is more to say than [`Fate::as_str`].
+    pub fn detail(&self) -> String {
+        match self {
+            Fate::Delivered | Fate::NotConsented => String::new(),
+            Fate::Kept(why) | Fate::Lost(why) => why.clone(),
+            Fate::Paused { until, reason } => format!(
+                "{reason}; paused until {}",
+                humantime::format_rfc3339_seconds(*until)
+            ),
+            Fate::Rejected(answer) => answer.clone(),
+            Fate::Redirected(to) => format!(
+                "the server redirects to {}",
+                crate::redact::ServerUrl::new(to.clone())
+            ),
+            Fate::Repeat(ago) => format!("same failure reported {}", crate::flood::ago(*ago)),
+            Fate::Ceiling(max) => format!("daily ceiling of {max} reports reached"),
+        }
+    }
+}
+
+/// The report's identity and the limits flood control applies to it.
+#[derive(Debug, Clone)]
+pub struct Flooding<'a> {
+    pub fingerprint: &'a str,
+    pub limits: Limits,
 }
 
 /// What a flush did.
@@ -84,6 +117,7 @@ pub struct Dispatcher<'a> {
     delivery: &'a Delivery,
     outbox: Outbox,
     pauses: Pauses,
+    flood: Flood,
     scrub: &'a Scrubber,
     client: OnceCell<Client>,
     /// Destinations that failed in this process: not tried again in it, so
@@ -107,6 +141,7 @@ impl<'a> Dispatcher<'a> {
             delivery,
             outbox: Outbox::new(state_dir.join("outbox")),
             pauses: Pauses::new(state_dir),
+            flood: Flood::new(state_dir),
             scrub,
             client: OnceCell::new(),
             failed: RefCell::new(Vec::new()),
@@ -134,15 +169,47 @@ impl<'a> Dispatcher<'a> {
         &self,
         routes: Vec<Route>,
         consented: impl Fn(&Destination) -> bool,
+        flooding: &Flooding<'_>,
         written_at: &str,
         hold: MutexGuard<'static, ()>,
     ) -> Vec<(Destination, Fate)> {
         let mut fates: Vec<(Destination, Option<Fate>)> = Vec::new();
         let mut kept = Vec::new();
-        for route in routes {
+        for mut route in routes {
             if !consented(&route.dest) {
                 fates.push((route.dest, Some(Fate::NotConsented)));
                 continue;
+            }
+            // Flood control, before anything is written or sent.
+            let verdict = self.flood.decide(
+                &route.dest,
+                flooding.fingerprint,
+                flooding.limits,
+                SystemTime::now(),
+            );
+            match verdict {
+                Verdict::Send { repeats_suppressed } => {
+                    if repeats_suppressed > 0 {
+                        note_repeats(&route.dest, &mut route.payload, repeats_suppressed);
+                    }
+                }
+                Verdict::Repeat { ago } => {
+                    eprintln!(
+                        "ect-run: same failure reported {} to {}; not sent again",
+                        crate::flood::ago(ago),
+                        route.dest
+                    );
+                    fates.push((route.dest, Some(Fate::Repeat(ago))));
+                    continue;
+                }
+                Verdict::Ceiling { max } => {
+                    eprintln!(
+                        "ect-run: {} has had its ceiling of {max} reports in 24 hours; this one is not sent (raise the config key max_reports_per_day to allow more)",
+                        route.dest
+                    );
+                    fates.push((route.dest, Some(Fate::Ceiling(max))));
+                    continue;
+                }
             }
             let entry = Entry::new(&route.dest, route.payload, written_at.to_string());
             match self.outbox.put(&entry) {
@@ -391,6 +458,18 @@ impl<'a> Dispatcher<'a> {
                     },
                     None => Fate::Kept(reason),
                 }
+            }
+        }
+    }
+}
+
+/// Tells the destination how many repeats of this failure were held back
+/// since the last report of it, in its own form.
+fn note_repeats(dest: &Destination, payload: &mut serde_json::Value, n: u64) {
+    match dest.kind() {
+        destination::Kind::Toolbox => {
+            if let Some(o) = payload.as_object_mut() {
+                o.insert("repeats-suppressed".into(), n.into());
             }
         }
     }

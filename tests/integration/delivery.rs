@@ -76,6 +76,7 @@ fn redirects_are_never_followed() {
         let server = TestServer::with_behavior(Behavior::Redirect(code, elsewhere.url()));
         let env = Env::new();
         env.consent_to(&server.url());
+        env.allow_repeats();
         let out = run_job(&env, "moved", &[]).get_output().clone();
         let err = String::from_utf8_lossy(&out.stderr).into_owned();
         assert_eq!(server.requests().len(), 1, "{code}");
@@ -106,6 +107,7 @@ fn each_status_is_kept_or_set_aside() {
         let server = TestServer::with_behavior(Behavior::Status(code));
         let env = Env::new();
         env.consent_to(&server.url());
+        env.allow_repeats();
         let out = run_job(&env, "status", &[]).get_output().clone();
         let err = String::from_utf8_lossy(&out.stderr).into_owned();
         let rejected = env.outbox().join("rejected");
@@ -129,6 +131,7 @@ fn a_poison_report_does_not_block_the_others() {
     let server = TestServer::with_behavior(Behavior::Status(503));
     let env = Env::new();
     env.consent_to(&server.url());
+    env.allow_repeats();
     for tag in ["POISON", "good-1", "good-2", "good-3"] {
         run_job(&env, tag, &[]);
     }
@@ -163,6 +166,7 @@ fn flushing_earlier_reports_stops_at_the_timeout() {
     let server = TestServer::with_behavior(Behavior::Status(503));
     let env = Env::new();
     env.consent_to(&server.url());
+    env.allow_repeats();
     for n in 0..16 {
         run_job(&env, &format!("kept-{n}"), &[]);
     }
@@ -185,6 +189,7 @@ fn kill_9_at_any_moment_loses_no_report() {
     let server = TestServer::with_behavior(Behavior::Delay(Duration::from_millis(100)));
     let env = Env::new();
     env.consent_to(&server.url());
+    env.allow_repeats();
     let outbox = env.outbox();
     let n = 12;
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -243,6 +248,7 @@ fn a_late_sigterm_lets_the_report_be_kept_and_exits_with_the_childs_status() {
     let server = TestServer::with_behavior(Behavior::Delay(Duration::from_secs(8)));
     let env = Env::new();
     env.consent_to(&server.url());
+    env.allow_repeats();
     let mut cmd = job(&env, "late-term");
     // After the job has exited, something sends ect-run a SIGTERM.
     cmd[2] = format!(
@@ -269,6 +275,7 @@ fn a_late_sigterm_lets_the_report_be_kept_and_exits_with_the_childs_status() {
 fn a_full_outbox_drops_the_oldest_and_says_so() {
     let env = Env::new();
     env.consent_to(&closed_port_url());
+    env.allow_repeats();
     // 140 undeliverable reports: one from a real run, copied (a run costs
     // tens of milliseconds in a debug build), each older than the last.
     run_job(&env, "full-first", &[]);
@@ -320,6 +327,7 @@ fn fifos_and_huge_files_never_hang_a_run() {
     let server = TestServer::start();
     let env = Env::new();
     env.consent_to(&server.url());
+    env.allow_repeats();
     std::fs::create_dir_all(env.outbox()).unwrap();
     mkfifo(&env.outbox().join("1-fifo.json"));
     let big = std::fs::File::create(env.outbox().join("2-big.json")).unwrap();
@@ -360,6 +368,7 @@ fn two_spellings_of_one_url_share_a_pause() {
     let env = Env::new();
     let url = server.url(); // http://127.0.0.1:PORT/
     env.consent_to(&url);
+    env.allow_repeats();
     run_job(&env, "first", &[]);
     assert_eq!(server.requests().len(), 1);
     let other = url.trim_end_matches('/').replace("http://", "HTTP://");
@@ -389,6 +398,7 @@ fn a_bad_url_in_the_environment_never_stops_the_command() {
     let server = TestServer::start();
     let env = Env::new();
     env.consent_to(&server.url());
+    env.allow_repeats();
     let marker = env.path().join("ran");
     env.cmd()
         .env("ESA_CLIMATE_TOOLBOX_FAILURE_REPORTING_SERVER_URL", "localhost:9898")
