@@ -11,5 +11,6 @@ mod completions;
 mod consent_pty;
 mod delivery;
 mod fixtures;
+mod flood;
 mod report;
 mod supervise;
