@@ -195,7 +195,7 @@ impl<'a> Dispatcher<'a> {
                 }
                 Verdict::Repeat { ago } => {
                     eprintln!(
-                        "ect-run: same failure reported {} to {}; not sent again",
+                        "ect-run: same failure reported {}; not sent again (to {})",
                         crate::flood::ago(ago),
                         route.dest
                     );

@@ -97,7 +97,7 @@ fn repeats_are_sent_once_and_counted_after_the_window() {
     for i in 1..20 {
         let err = run(&env, &format!("run {i}"), 42);
         assert!(
-            err.contains(" s ago to http://127.0.0.1")
+            err.contains(" s ago; not sent again (to http://127.0.0.1")
                 && err.contains("same failure reported")
                 && err.contains("not sent again"),
             "{err}"
