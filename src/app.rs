@@ -78,12 +78,10 @@ pub fn run(cli: Cli) -> Result<u8> {
         test_failure::raise_error();
     }
     if !cli.mode_given() && cli.command.is_empty() {
-        Cli::command()
-            .error(
-                clap::error::ErrorKind::MissingRequiredArgument,
-                "no command to run: put it after `--`, as in `ect-run -- ect-process args`",
-            )
-            .exit();
+        // No arguments at all: say how ect-run is used and what to do next,
+        // not only that something is missing.
+        let _ = std::io::stderr().write_all(crate::cli::SHORT_USAGE.as_bytes());
+        return Ok(2);
     }
     let plan = Plan::from_cli(cli).map_err(|e| anyhow::Error::new(UsageError(e)))?;
     // A bad value in the environment never stops the command: one line,

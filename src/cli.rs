@@ -7,23 +7,42 @@ use std::path::PathBuf;
 
 use clap::{ArgGroup, Parser, ValueHint};
 
-const EXAMPLES: &str = "\
-Ways of use:
-  ect-run -- ect-process args     Run a toolbox command; report its failure if the
-                                  toolbox was involved and you have consented
-  ect-run --consent               Ask once whether failures may be reported, and
-                                  store the answer in the config file
-  ect-run --test-failure          Fail on purpose inside toolbox code, to test the
-                                  whole path up to the reporting server
+/// What `ect-run` alone prints: the ways of use and the next step.
+pub const SHORT_USAGE: &str = concat!(
+    "ect-run: no command to run.\n\n",
+    "Ways of use (`ect-process` in the design stands for any toolbox job):\n",
+    "  ect-run -- python run_analysis.py   Run a toolbox job; report its failure if the\n",
+    "                                      toolbox was involved and you have consented\n",
+    "  ect-run --consent                   Ask once whether failures may be reported,\n",
+    "                                      and store the answer in the config file\n",
+    "  ect-run --test-failure              Fail on purpose inside toolbox code, to test\n",
+    "                                      the whole path up to the reporting server\n",
+    "\nNext: `ect-run --status` shows your consent and where reports would go;\n",
+    "`ect-run --help` lists every option.\n",
+);
 
+const EXAMPLES: &str = concat!(
+    "Ways of use (`ect-process` in the design stands for any toolbox job):\n",
+    "  ect-run -- python run_analysis.py   Run a toolbox job; report its failure if the\n",
+    "                                      toolbox was involved and you have consented\n",
+    "  ect-run --consent                   Ask once whether failures may be reported,\n",
+    "                                      and store the answer in the config file\n",
+    "  ect-run --test-failure              Fail on purpose inside toolbox code, to test\n",
+    "                                      the whole path up to the reporting server\n",
+    "
 More examples:
-  ect-run --dry-run -- python -m my_pipeline   Show the report instead of sending it
-  ect-run --status                             Consent, server, pending reports
-  ect-run --analyze job.err --json             What would be decided for a saved log
+  ect-run -- papermill in.ipynb out.ipynb          A notebook run in batch
+  ect-run -- jupyter nbconvert --execute nb.ipynb  The same with nbconvert
+  ect-run -- xcube gen2 config.yml                 An xcube command
+  srun ect-run -- python run_analysis.py           In a SLURM batch script
+  ect-run --dry-run -- python run_analysis.py      Show the report instead of sending it
+  ect-run --status                                 Consent, server, pending reports
+  ect-run --history                                Failures recorded on this machine
+  ect-run --analyze job.err --json                 What would be decided for a saved log
 
 Nothing is ever sent without the consent stored by `ect-run --consent`, and
 nothing at all when DO_NOT_TRACK=1. The command's output, input and exit
-status are left exactly as they are.";
+status are left exactly as they are.");
 
 /// Supervise ESA Climate Toolbox command-line runs and, with your consent,
 /// report their failures.
