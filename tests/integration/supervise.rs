@@ -68,9 +68,7 @@ fn missing_command_is_a_usage_error() {
         .cmd()
         .assert()
         .code(2)
-        .stderr(predicate::str::contains(
-            "no command to run: put it after `--`",
-        ));
+        .stderr(predicate::str::contains("ect-run: no command to run."));
     Env::new()
         .cmd()
         .arg("ls")
