@@ -7,28 +7,31 @@ use std::path::PathBuf;
 
 use clap::{ArgGroup, Parser, ValueHint};
 
+/// The three ways of use, shared by `--help` and a bare `ect-run`.
+macro_rules! ways {
+    () => {
+        concat!(
+            "Ways of use (`ect-process` in the design stands for any toolbox job):\n",
+            "  ect-run -- python run_analysis.py   Run a toolbox job; report its failure if the\n",
+            "                                      toolbox was involved and you have consented\n",
+            "  ect-run --consent                   Ask once whether failures may be reported,\n",
+            "                                      and store the answer in the config file\n",
+            "  ect-run --test-failure              Fail on purpose inside toolbox code, to test\n",
+            "                                      the whole path up to the reporting server\n",
+        )
+    };
+}
+
 /// What `ect-run` alone prints: the ways of use and the next step.
 pub const SHORT_USAGE: &str = concat!(
     "ect-run: no command to run.\n\n",
-    "Ways of use (`ect-process` in the design stands for any toolbox job):\n",
-    "  ect-run -- python run_analysis.py   Run a toolbox job; report its failure if the\n",
-    "                                      toolbox was involved and you have consented\n",
-    "  ect-run --consent                   Ask once whether failures may be reported,\n",
-    "                                      and store the answer in the config file\n",
-    "  ect-run --test-failure              Fail on purpose inside toolbox code, to test\n",
-    "                                      the whole path up to the reporting server\n",
+    ways!(),
     "\nNext: `ect-run --status` shows your consent and where reports would go;\n",
     "`ect-run --help` lists every option.\n",
 );
 
 const EXAMPLES: &str = concat!(
-    "Ways of use (`ect-process` in the design stands for any toolbox job):\n",
-    "  ect-run -- python run_analysis.py   Run a toolbox job; report its failure if the\n",
-    "                                      toolbox was involved and you have consented\n",
-    "  ect-run --consent                   Ask once whether failures may be reported,\n",
-    "                                      and store the answer in the config file\n",
-    "  ect-run --test-failure              Fail on purpose inside toolbox code, to test\n",
-    "                                      the whole path up to the reporting server\n",
+    ways!(),
     "
 More examples:
   ect-run -- papermill in.ipynb out.ipynb          A notebook run in batch
@@ -42,7 +45,8 @@ More examples:
 
 Nothing is ever sent without the consent stored by `ect-run --consent`, and
 nothing at all when DO_NOT_TRACK=1. The command's output, input and exit
-status are left exactly as they are.");
+status are left exactly as they are."
+);
 
 /// Supervise ESA Climate Toolbox command-line runs and, with your consent,
 /// report their failures.

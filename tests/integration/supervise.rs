@@ -234,15 +234,21 @@ fn help_and_version() {
         .arg("--help")
         .assert()
         .success()
-        .stdout(predicate::str::contains("ect-run -- python run_analysis.py"))
-        .stdout(predicate::str::contains("ect-run -- papermill in.ipynb out.ipynb"))
+        .stdout(predicate::str::contains(
+            "ect-run -- python run_analysis.py",
+        ))
+        .stdout(predicate::str::contains(
+            "ect-run -- papermill in.ipynb out.ipynb",
+        ))
         .stdout(predicate::str::contains("ect-run --consent"))
         .stdout(predicate::str::contains("ect-run --test-failure"));
     // Alone: the ways of use and the next step, as a usage error.
     env.cmd()
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("ect-run -- python run_analysis.py"))
+        .stderr(predicate::str::contains(
+            "ect-run -- python run_analysis.py",
+        ))
         .stderr(predicate::str::contains("Next: `ect-run --status`"));
     env.cmd()
         .arg("--version")
