@@ -1233,9 +1233,9 @@ mod tests {
         // and causes are kept.
         f.exception.frames.truncate(200);
         for fr in &mut f.exception.frames {
-            fr.function = Some("f".repeat(1000));
-            fr.source = Some("s".repeat(1000));
-            fr.file = Some(format!("/x/{}.py", "p".repeat(1000)));
+            fr.function = Some("f".repeat(700));
+            fr.source = Some("s".repeat(700));
+            fr.file = Some(format!("/x/{}.py", "p".repeat(700)));
         }
         f.causes = vec![f.exception.clone(); 30];
         let e = event_with(&f, &Rules::default(), Exit::Code(1));
@@ -1252,6 +1252,73 @@ mod tests {
         // The newest cause is kept, and still points at the failure.
         let n = e.exception.values.len();
         assert_eq!(e.exception.values[n - 2].mechanism.parent_id, Some(0));
+    }
+
+    #[test]
+    fn death_by_signal_without_frames() {
+        let f =
+            crate::decide::failure_that_counts(vec![], Exit::Signal(libc::SIGKILL), false).unwrap();
+        let e = event_with(&f, &Rules::default(), Exit::Signal(libc::SIGKILL));
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["platform"], "native");
+        assert_eq!(
+            v["exception"]["values"],
+            json!([{
+                "type": "SIGKILL",
+                "mechanism": {
+                    "type": "signal",
+                    "handled": false,
+                    "synthetic": true,
+                    "meta": {"signal": {"number": 9, "name": "SIGKILL"}},
+                },
+            }])
+        );
+    }
+
+    proptest::proptest! {
+        // Each case builds up to a dozen stacks: a few cases suffice.
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+        /// Whatever the failure, the event is built, fits, and keeps the
+        /// failure that counts last.
+        #[test]
+        fn any_failure_makes_a_bounded_event(
+            kind in 0..4usize,
+            class in ".{0,40}",
+            message in ".{0,200}",
+            frames in proptest::collection::vec((".{0,60}", proptest::option::of(0..100_000u64), ".{0,30}"), 0..120),
+            causes in 0..12usize,
+            signal in proptest::option::of(1..32i32),
+        ) {
+            let kind = [Kind::PythonTraceback, Kind::PythonFatal, Kind::RustPanic, Kind::Signal][kind];
+            let exception = Exception {
+                class: class.clone(),
+                message,
+                frames: frames
+                    .into_iter()
+                    .map(|(file, line, function)| Frame {
+                        file: Some(file),
+                        line,
+                        function: Some(function),
+                        ..Frame::default()
+                    })
+                    .collect(),
+            };
+            let f = Failure {
+                kind,
+                causes: vec![exception.clone(); causes],
+                exception,
+                location: None,
+                thread: Some("main".into()),
+                start: 0,
+            };
+            let exit = signal.map_or(Exit::Code(1), Exit::Signal);
+            let e = event_with(&f, &Rules::default(), exit);
+            proptest::prop_assert!(e.to_json().len() <= MAX_EVENT_BYTES);
+            let last = e.exception.values.last().unwrap();
+            proptest::prop_assert!(!last.ty.is_empty() || class.is_empty());
+            proptest::prop_assert_eq!(last.mechanism.exception_id.is_some(), kind == Kind::PythonTraceback && causes > 0);
+        }
     }
 
     #[test]

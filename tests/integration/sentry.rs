@@ -292,3 +292,30 @@ fn rate_limits_from_a_real_answer() {
         assert!(plain.starts_with("{\"event_id\":"), "{plain}");
     }
 }
+
+/// Every fixture's failure, as events of a run that exited 1 and of one
+/// killed by SIGABRT, stored under strict validation. About 240 events,
+/// half a minute: outside the default run (`cargo test -- --ignored`).
+#[test]
+#[ignore = "slow: about 240 events; run with --ignored"]
+fn every_fixture_is_accepted() {
+    let mut n = 0;
+    for dir in ["python", "rust"] {
+        for entry in std::fs::read_dir(fixtures().join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "txt") {
+                continue;
+            }
+            let raw = std::fs::read(&path).unwrap();
+            for exit in [Exit::Code(1), Exit::Signal(libc::SIGABRT)] {
+                let Ok(f) = failure_that_counts(parse_bytes(&raw, false), exit, false) else {
+                    continue;
+                };
+                let stored = send(&f, exit);
+                assert!(stored["data"]["exception"]["values"].is_array(), "{path:?}");
+                n += 1;
+            }
+        }
+    }
+    eprintln!("{n} events accepted");
+}
