@@ -5,7 +5,9 @@
 //! Invariants: the public key never shows in `Display` or `Debug` (only its
 //! first characters); two DSNs that name the same project at the same
 //! place compare equal however they were written (scheme and host case, a
-//! default port, a trailing slash).
+//! default port, a trailing slash) and whatever their key, as the toolbox
+//! destination ignores credentials: [`Dsn::identity`] is that sameness,
+//! free of the key, for state files.
 
 use std::fmt;
 
@@ -13,8 +15,8 @@ use std::fmt;
 const EXPECTED: &str = "expected https://PUBLIC_KEY@HOST[:PORT][/PATH]/PROJECT_ID";
 
 /// A checked DSN, in normal form: scheme and host lowercase, no default
-/// port, no trailing slash.
-#[derive(Clone, PartialEq, Eq, Hash)]
+/// port, no trailing slash. Equal (and hashed) by [`Dsn::identity`].
+#[derive(Clone)]
 pub struct Dsn {
     https: bool,
     public_key: String,
@@ -45,6 +47,20 @@ impl std::error::Error for DsnError {}
 
 fn err(why: &str) -> DsnError {
     DsnError(why.to_string())
+}
+
+impl PartialEq for Dsn {
+    fn eq(&self, other: &Dsn) -> bool {
+        self.identity() == other.identity()
+    }
+}
+
+impl Eq for Dsn {}
+
+impl std::hash::Hash for Dsn {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.identity().hash(state);
+    }
 }
 
 impl std::str::FromStr for Dsn {
@@ -141,6 +157,13 @@ impl Dsn {
             Some(p) => format!("{scheme}://{}:{p}{}", self.host, self.path),
             None => format!("{scheme}://{}{}", self.host, self.path),
         }
+    }
+
+    /// The project at its tracker, `https://host[:port][/path]/PROJECT_ID`:
+    /// equal for every spelling of the DSN, and without the key, so it can
+    /// name the destination in state files and be shown.
+    pub fn identity(&self) -> String {
+        format!("{}/{}", self.origin(), self.project_id)
     }
 
     /// Where envelopes are POSTed.
@@ -329,12 +352,14 @@ mod tests {
             set.insert(a.clone());
             assert!(set.contains(&b));
         }
+        assert_eq!(a.identity(), "https://tracker.example/sub/1");
+        // Another key for the same project is the same destination.
+        assert_eq!(a, dsn("https://otherkey@tracker.example/sub/1"));
         for s in [
             format!("http://{KEY}@tracker.example/sub/1"),
             format!("https://{KEY}@tracker.example:8443/sub/1"),
             format!("https://{KEY}@tracker.example/1"),
             format!("https://{KEY}@tracker.example/sub/2"),
-            "https://otherkey@tracker.example/sub/1".to_string(),
         ] {
             assert_ne!(a, dsn(&s), "{s}");
         }

@@ -337,10 +337,17 @@ impl ChainSource {
 ///
 /// The parser does not record yet which of Python's two separators it
 /// read, so this says `__context__`, Python's implicit link, for every
-/// cause. When [`Failure`] records the separator, read it here: this is
-/// the one place that needs to know.
+/// cause. When [`Exception`] records it (a `chain` field), read it here:
+/// this is the one place that needs to know.
 fn chain_source(_failure: &Failure, _cause: usize) -> ChainSource {
     ChainSource::Context
+}
+
+/// The runtime that printed `failure.causes[i]`: the failure's, until the
+/// parser records a cause of another kind (the Rust panic under a pyo3
+/// `PanicException`); then read it here.
+fn cause_kind(failure: &Failure, _cause: usize) -> Kind {
+    failure.kind
 }
 
 /// The event for a failure. Every string is scrubbed with `scrub`.
@@ -371,20 +378,20 @@ struct Part {
 }
 
 impl Part {
+    /// `kind` is that of the runtime that printed `e`.
     fn new(
         f: &Failure,
+        kind: Kind,
         e: &Exception,
         rules: &Rules,
         scrub: &Scrubber,
         value: ExceptionValue,
     ) -> Part {
-        let printed = printed_frames(f, e);
+        let printed = printed_frames(f, kind, e);
         let total = printed.len();
         let most = BUDGETS[0].0;
         let build = |frs: &[&Frame]| -> Vec<SentryFrame> {
-            frs.iter()
-                .map(|fr| frame(f.kind, fr, rules, scrub))
-                .collect()
+            frs.iter().map(|fr| frame(kind, fr, rules, scrub)).collect()
         };
         let (head, tail) = if total <= 2 * most {
             (build(&printed), Vec::new())
@@ -457,7 +464,14 @@ impl Parts {
                 // just before it is 1, and each is the parent of the one
                 // printed before it.
                 let id = (all_causes - i) as u64;
-                let (ty, module) = python_type(&cause.class, scrub);
+                let kind = cause_kind(f, i);
+                let (ty, module) = match kind {
+                    Kind::PythonTraceback => python_type(&cause.class, scrub),
+                    Kind::RustPanic => ("panic".to_string(), None),
+                    Kind::PythonFatal | Kind::Signal => {
+                        (truncate(&scrub.scrub(&cause.class), MAX_FIELD_BYTES), None)
+                    }
+                };
                 let value = ExceptionValue {
                     ty,
                     value: message(&cause.message, scrub),
@@ -471,11 +485,12 @@ impl Parts {
                         ..Mechanism::default()
                     },
                 };
-                Part::new(f, cause, input.rules, scrub, value)
+                Part::new(f, kind, cause, input.rules, scrub, value)
             })
             .collect();
         let main = Part::new(
             f,
+            f.kind,
             &f.exception,
             input.rules,
             scrub,
@@ -680,18 +695,19 @@ fn message(m: &str, scrub: &Scrubber) -> Option<String> {
     (!m.is_empty()).then_some(m)
 }
 
-/// The frames of one exception, oldest first.
-fn printed_frames<'a>(f: &'a Failure, e: &'a Exception) -> Vec<&'a Frame> {
+/// The frames of one exception printed by `kind`'s runtime, oldest first.
+fn printed_frames<'a>(f: &'a Failure, kind: Kind, e: &'a Exception) -> Vec<&'a Frame> {
     let mut printed: Vec<&Frame> = e.frames.iter().collect();
     // A panic without a backtrace has its location only.
     if printed.is_empty()
-        && let Some(loc) = f.location.as_ref().filter(|_| f.kind == Kind::RustPanic)
+        && kind == Kind::RustPanic
+        && let Some(loc) = f.location.as_ref()
     {
         printed.push(loc);
     }
     // Python prints the oldest call first; Rust and faulthandler the
     // innermost first.
-    if matches!(f.kind, Kind::RustPanic | Kind::PythonFatal) {
+    if matches!(kind, Kind::RustPanic | Kind::PythonFatal) {
         printed.reverse();
     }
     printed
@@ -1291,27 +1307,23 @@ mod tests {
             signal in proptest::option::of(1..32i32),
         ) {
             let kind = [Kind::PythonTraceback, Kind::PythonFatal, Kind::RustPanic, Kind::Signal][kind];
-            let exception = Exception {
-                class: class.clone(),
-                message,
-                frames: frames
-                    .into_iter()
-                    .map(|(file, line, function)| Frame {
-                        file: Some(file),
-                        line,
-                        function: Some(function),
-                        ..Frame::default()
-                    })
-                    .collect(),
-            };
-            let f = Failure {
-                kind,
-                causes: vec![exception.clone(); causes],
-                exception,
-                location: None,
-                thread: Some("main".into()),
-                start: 0,
-            };
+            // From a parsed failure, not a literal: the parser's types grow.
+            let mut f = failure(include_bytes!(
+                "../../tests/fixtures/python/chained_from_toolbox-3.11.txt"
+            ));
+            f.kind = kind;
+            f.exception.class = class.clone();
+            f.exception.message = message;
+            f.exception.frames = frames
+                .into_iter()
+                .map(|(file, line, function)| Frame {
+                    file: Some(file),
+                    line,
+                    function: Some(function),
+                    ..Frame::default()
+                })
+                .collect();
+            f.causes = vec![f.exception.clone(); causes];
             let exit = signal.map_or(Exit::Code(1), Exit::Signal);
             let e = event_with(&f, &Rules::default(), exit);
             proptest::prop_assert!(e.to_json().len() <= MAX_EVENT_BYTES);
