@@ -42,7 +42,7 @@ hash12() { cat "$@" | sha256sum | cut -c1-12; }
 python="$(pick_python)"
 pyver="$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
 bugsink="$(sed -n 's/^bugsink==//p' "$requirements")"
-cache="${XDG_CACHE_HOME:-$HOME/.cache}/ect-run-test"
+cache="${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/ect-run-test"
 env_dir="$cache/bugsink-$bugsink-py$pyver-$(hash12 "$requirements")"
 template="$env_dir/template-$(hash12 "$server")"
 
