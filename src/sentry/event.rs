@@ -521,11 +521,7 @@ impl Parts {
             }
             .to_string(),
             level: "fatal".to_string(),
-            release: input
-                .toolbox_version
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .map(|v| format!("esa-climate-toolbox@{}", scrub.scrub(v))),
+            release: input.toolbox_version.and_then(|v| release(&scrub.scrub(v))),
             exception: ExceptionList { values: Vec::new() },
             tags: tags(input, scrub),
             contexts: Contexts {
@@ -584,6 +580,20 @@ impl Parts {
         event.extra.truncated = (!notes.is_empty()).then(|| notes.join("; "));
         event
     }
+}
+
+/// `esa-climate-toolbox@VERSION`, for a version as packages spell them;
+/// none for `unknown` or anything a tracker would refuse as a release
+/// name (a slash, a newline, a long string).
+fn release(version: &str) -> Option<String> {
+    let v = version.trim();
+    let ok = !v.is_empty()
+        && v.len() <= 64
+        && v != "unknown"
+        && v.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '-' | '!'));
+    ok.then(|| format!("esa-climate-toolbox@{v}"))
 }
 
 /// The failure that counts, with the mechanism of its kind.
@@ -1330,6 +1340,24 @@ mod tests {
             let last = e.exception.values.last().unwrap();
             proptest::prop_assert!(!last.ty.is_empty() || class.is_empty());
             proptest::prop_assert_eq!(last.mechanism.exception_id.is_some(), kind == Kind::PythonTraceback && causes > 0);
+        }
+    }
+
+    #[test]
+    fn releases() {
+        for (v, want) in [
+            ("1.7.2", Some("esa-climate-toolbox@1.7.2")),
+            (
+                " 2.0.0rc1+local.3 ",
+                Some("esa-climate-toolbox@2.0.0rc1+local.3"),
+            ),
+            ("unknown", None),
+            ("", None),
+            ("1.0/evil", None),
+            ("1.0\n2", None),
+            (".hidden", None),
+        ] {
+            assert_eq!(release(v).as_deref(), want, "{v:?}");
         }
     }
 
