@@ -39,11 +39,21 @@ struct ItemHeader {
     length: usize,
 }
 
-/// The envelope, uncompressed: what `--dry-run` shows and what is gzipped.
+/// The envelope, uncompressed: what is gzipped and sent. Its header holds
+/// the whole DSN, key included: show [`shown`] instead.
 pub fn envelope(dsn: &Dsn, event_id: EventId, payload: &[u8], sent_at: SystemTime) -> Vec<u8> {
+    with_dsn(&dsn.expose(), event_id, payload, sent_at)
+}
+
+/// The envelope as `--dry-run` shows it: the DSN's key masked.
+pub fn shown(dsn: &Dsn, event_id: EventId, payload: &[u8], sent_at: SystemTime) -> String {
+    String::from_utf8_lossy(&with_dsn(&dsn.to_string(), event_id, payload, sent_at)).into_owned()
+}
+
+fn with_dsn(dsn: &str, event_id: EventId, payload: &[u8], sent_at: SystemTime) -> Vec<u8> {
     let header = EnvelopeHeader {
         event_id,
-        dsn: &dsn.expose(),
+        dsn,
         sent_at: humantime::format_rfc3339_micros(sent_at).to_string(),
     };
     let item = ItemHeader {
@@ -161,5 +171,16 @@ mod tests {
         );
         assert_eq!(lines[2].as_bytes(), payload);
         assert_eq!(lines[3], "");
+
+        let shown = shown(&dsn, id, payload, at);
+        assert!(
+            !shown.contains("0123456789abcdef0123456789abcdef"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains(r#""dsn":"https://0123***@tracker.example/sub/9""#),
+            "{shown}"
+        );
+        assert_eq!(shown.lines().nth(2).unwrap().as_bytes(), payload);
     }
 }
