@@ -82,6 +82,12 @@ pub fn decide(failure: &Failure, rules: &Rules) -> Involvement {
     }
 }
 
+/// Whether this one frame is toolbox code by the same rules as [`decide`]:
+/// what a Sentry event's `in_app` says for each frame.
+pub fn is_toolbox_frame(kind: Kind, frame: &Frame, rules: &Rules) -> bool {
+    frame_rule(kind, frame, rules).is_some()
+}
+
 /// The rule a frame matches, in words, if any.
 fn frame_rule(kind: Kind, frame: &Frame, rules: &Rules) -> Option<String> {
     let file = frame.file.as_deref().map(|f| f.replace('\\', "/"));

@@ -7,6 +7,8 @@
 //! picks the failure that counts and [`involvement`] says whether the toolbox
 //! was involved; [`report`] builds the JSON (scrubbed by [`scrub`]); and
 //! [`deliver`] sends it, keeping it in the [`outbox`] when it cannot.
+//! [`sentry`] builds the same failure as a Sentry event for
+//! Sentry-protocol trackers.
 
 pub mod analysis;
 pub mod app;
@@ -31,6 +33,7 @@ pub mod redact;
 pub mod report;
 pub mod reporting;
 pub mod scrub;
+pub mod sentry;
 pub mod shutdown;
 pub mod supervise;
 pub mod test_failure;

@@ -13,4 +13,5 @@ mod delivery;
 mod fixtures;
 mod flood;
 mod report;
+mod sentry;
 mod supervise;
