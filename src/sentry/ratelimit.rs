@@ -10,7 +10,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::deliver::parse_retry_after;
+use crate::deliver::http::parse_retry_after;
 
 /// The category of an `event` item carrying an exception.
 const CATEGORY: &str = "error";
