@@ -23,6 +23,7 @@ Register-ArgumentCompleter -Native -CommandName 'ect-run' -ScriptBlock {
         'ect-run' {
             [CompletionResult]::new('--analyze', '--analyze', [CompletionResultType]::ParameterName, 'Explain what would be decided for the stderr text in FILE (or standard input when FILE is absent or `-`): the failure found, and whether the toolbox was involved. Sends nothing')
             [CompletionResult]::new('--server-url', '--server-url', [CompletionResultType]::ParameterName, 'The reporting server [default: from the environment, the config file, else http://localhost:9898]')
+            [CompletionResult]::new('--sentry-dsn', '--sentry-dsn', [CompletionResultType]::ParameterName, 'Also report to a Sentry-protocol tracker (Sentry, GlitchTip, Bugsink): its project''s DSN, https://KEY@HOST[:PORT][/PATH]/PROJECT [default: $ECT_RUN_SENTRY_DSN, else the config file''s sentry_dsn]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The config file [default: $ECT_RUN_CONFIG, else $XDG_CONFIG_HOME/ect-run/config.json]')
             [CompletionResult]::new('--toolbox-pattern', '--toolbox-pattern', [CompletionResultType]::ParameterName, 'A regular expression: a frame whose file path or function matches it counts as toolbox code, in addition to the built-in rules. Repeatable')
             [CompletionResult]::new('--tail-size', '--tail-size', [CompletionResultType]::ParameterName, 'How much of the command''s stderr to keep for analysis, e.g. 1MiB, 512KiB, 2000000')

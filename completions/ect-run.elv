@@ -20,6 +20,7 @@ set edit:completion:arg-completer[ect-run] = {|@words|
         &'ect-run'= {
             cand --analyze 'Explain what would be decided for the stderr text in FILE (or standard input when FILE is absent or `-`): the failure found, and whether the toolbox was involved. Sends nothing'
             cand --server-url 'The reporting server [default: from the environment, the config file, else http://localhost:9898]'
+            cand --sentry-dsn 'Also report to a Sentry-protocol tracker (Sentry, GlitchTip, Bugsink): its project''s DSN, https://KEY@HOST[:PORT][/PATH]/PROJECT [default: $ECT_RUN_SENTRY_DSN, else the config file''s sentry_dsn]'
             cand --config 'The config file [default: $ECT_RUN_CONFIG, else $XDG_CONFIG_HOME/ect-run/config.json]'
             cand --toolbox-pattern 'A regular expression: a frame whose file path or function matches it counts as toolbox code, in addition to the built-in rules. Repeatable'
             cand --tail-size 'How much of the command''s stderr to keep for analysis, e.g. 1MiB, 512KiB, 2000000'

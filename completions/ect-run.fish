@@ -1,5 +1,6 @@
 complete -c ect-run -l analyze -d 'Explain what would be decided for the stderr text in FILE (or standard input when FILE is absent or `-`): the failure found, and whether the toolbox was involved. Sends nothing' -r -F
 complete -c ect-run -l server-url -d 'The reporting server [default: from the environment, the config file, else http://localhost:9898]' -r -f
+complete -c ect-run -l sentry-dsn -d 'Also report to a Sentry-protocol tracker (Sentry, GlitchTip, Bugsink): its project\'s DSN, https://KEY@HOST[:PORT][/PATH]/PROJECT [default: $ECT_RUN_SENTRY_DSN, else the config file\'s sentry_dsn]' -r -f
 complete -c ect-run -l config -d 'The config file [default: $ECT_RUN_CONFIG, else $XDG_CONFIG_HOME/ect-run/config.json]' -r -F
 complete -c ect-run -l toolbox-pattern -d 'A regular expression: a frame whose file path or function matches it counts as toolbox code, in addition to the built-in rules. Repeatable' -r
 complete -c ect-run -l tail-size -d 'How much of the command\'s stderr to keep for analysis, e.g. 1MiB, 512KiB, 2000000' -r

@@ -15,7 +15,7 @@ use crate::cli::Cli;
 use crate::config::{self, Config};
 use crate::consent;
 use crate::deliver::Dispatcher;
-use crate::destination::Destination;
+use crate::destination::{Destination, Kind as DestKind};
 use crate::history::{self, History};
 use crate::involvement::Rules;
 use crate::pauses::Pauses;
@@ -86,11 +86,12 @@ pub fn run(cli: Cli) -> Result<u8> {
     let plan = Plan::from_cli(cli).map_err(|e| anyhow::Error::new(UsageError(e)))?;
     // A bad value in the environment never stops the command: one line,
     // and reporting is off for this run.
-    if let Some((_, UrlSource::Env)) = &plan.url_override
-        && let Err(invalid) = plan.toolbox_destination(None)
-        && matches!(plan.mode, Mode::Run(_) | Mode::TestFailure)
-    {
-        eprintln!("ect-run: {invalid}; reporting is off for this run");
+    if matches!(plan.mode, Mode::Run(_) | Mode::TestFailure) {
+        for invalid in plan.destinations(None).into_iter().filter_map(Result::err) {
+            if invalid.source == UrlSource::Env {
+                eprintln!("ect-run: {invalid}; reporting to it is off for this run");
+            }
+        }
     }
     match &plan.mode {
         Mode::Run(command) => supervise_and_report(&plan, command),
@@ -152,12 +153,13 @@ fn supervise_and_report(plan: &Plan, command: &Command) -> Result<u8> {
         return Ok(code);
     }
     let config = load_config_or_warn(plan, "nothing will be reported until it is fixed");
+    let rules = rules(plan, config.as_ref());
     let analysis = analysis::analyze(
         &finished.stderr.tail,
         finished.stderr.truncated,
         finished.exit,
         finished.interrupted_by_user,
-        &rules(plan, config.as_ref()),
+        &rules,
     );
     reporting::after_failure(
         plan,
@@ -165,39 +167,73 @@ fn supervise_and_report(plan: &Plan, command: &Command) -> Result<u8> {
         &command.program.to_string_lossy(),
         finished.exit,
         &analysis,
+        &rules,
         hold,
     );
     Ok(code)
 }
 
-/// The toolbox destination for a mode that must name one: a bad setting is
-/// this mode's error (the user asked about it), with where it came from.
-fn destination_for_mode(plan: &Plan, config: Option<&Config>) -> Result<(Destination, UrlSource)> {
-    plan.toolbox_destination(config).map_err(|invalid| {
-        anyhow::anyhow!("{invalid}; fix it, or name a server with --server-url URL")
-    })
+/// The destinations `--consent` or `--revoke-consent` is about: those named
+/// by `--server-url` and `--sentry-dsn`, else every one in effect. A bad
+/// setting is this mode's error (the user asked about it), saying where it
+/// came from.
+fn destinations_for_mode(
+    plan: &Plan,
+    config: Option<&Config>,
+) -> Result<Vec<(Destination, UrlSource)>> {
+    let flagged = |o: &Option<(String, UrlSource)>| matches!(o, Some((_, UrlSource::Flag)));
+    let (toolbox, sentry) = (flagged(&plan.url_override), flagged(&plan.dsn_override));
+    let mut all = Vec::new();
+    if toolbox || !sentry {
+        all.push(plan.toolbox_destination(config));
+    }
+    if sentry || !toolbox {
+        all.extend(plan.sentry_destination(config));
+    }
+    all.into_iter()
+        .map(|r| {
+            r.map_err(|invalid| {
+                let (_, flag, ..) = plan::names(invalid.kind);
+                anyhow::anyhow!("{invalid}; fix it, or name one with {flag}")
+            })
+        })
+        .collect()
+}
+
+/// How a destination is named where consent is asked for.
+fn described(d: &Destination) -> String {
+    match d.kind() {
+        DestKind::Toolbox => format!("the toolbox's failure-reporting server at {d}"),
+        DestKind::Sentry => format!("the Sentry-protocol tracker project {d}"),
+    }
 }
 
 fn give_consent(plan: &Plan) -> Result<u8> {
     // Read first: a broken file must be fixed by the user, not replaced.
     let config = Config::load(&plan.config_path)?;
-    let (dest, source) = destination_for_mode(plan, Some(&config))?;
-    if !consent::ask(&dest)? {
+    let dests = destinations_for_mode(plan, Some(&config))?;
+    let listed: Vec<String> = dests.iter().map(|(d, _)| described(d)).collect();
+    if !consent::ask(&listed)? {
         eprintln!("ect-run: no consent recorded; nothing will be sent.");
         return Ok(0);
     }
+    let now = report::now_rfc3339();
     config::update(&plan.config_path, |c| {
-        c.set_consent(true, dest.expose(), &report::now_rfc3339());
-        // An explicit --server-url becomes the default for later runs, or
-        // the consent would not cover them.
-        if source == UrlSource::Flag {
-            c.set_server_url(dest.expose());
+        for (d, source) in &dests {
+            c.set_consent_for(d.kind(), true, d.expose(), &now);
+            // A destination named on the command line becomes the default
+            // for later runs, or the consent would not cover them.
+            if *source == UrlSource::Flag {
+                c.set_default(d);
+            }
         }
     })?;
-    eprintln!(
-        "ect-run: consent recorded for {dest} in {}. Activating reporting.",
-        plan.config_path.display()
-    );
+    for (d, _) in &dests {
+        eprintln!(
+            "ect-run: consent recorded for {d} in {}. Activating reporting.",
+            plan.config_path.display()
+        );
+    }
     if plan.do_not_track {
         eprintln!("ect-run: note: DO_NOT_TRACK is set, so nothing is sent while it is.");
     }
@@ -205,25 +241,46 @@ fn give_consent(plan: &Plan) -> Result<u8> {
 }
 
 /// Always works: whatever the environment or the server URL says, consent
-/// is withdrawn and the kept reports are deleted.
+/// is withdrawn (for the destinations named by flags, else for all) and
+/// their kept reports are deleted.
 fn revoke_consent(plan: &Plan) -> Result<u8> {
-    let config = Config::load(&plan.config_path)?;
-    let previous = config.consent().and_then(|c| c.server_url);
-    let url = previous
-        .or_else(|| {
-            plan.toolbox_destination(Some(&config))
-                .ok()
-                .map(|(d, _)| d.expose().to_string())
-        })
-        .unwrap_or_else(|| plan::DEFAULT_SERVER_URL.to_string());
+    let flagged = |o: &Option<(String, UrlSource)>| matches!(o, Some((_, UrlSource::Flag)));
+    let (toolbox, sentry) = (flagged(&plan.url_override), flagged(&plan.dsn_override));
+    let kinds: Vec<DestKind> = match (toolbox, sentry) {
+        (true, false) => vec![DestKind::Toolbox],
+        (false, true) => vec![DestKind::Sentry],
+        _ => vec![DestKind::Toolbox, DestKind::Sentry],
+    };
+    let now = report::now_rfc3339();
     config::update(&plan.config_path, |c| {
-        c.set_consent(false, &url, &report::now_rfc3339())
+        for kind in &kinds {
+            let previous = c.consent_for(*kind).and_then(|x| x.server_url);
+            let current = match kind {
+                DestKind::Toolbox => plan.toolbox_destination(Some(c)).ok(),
+                DestKind::Sentry => plan.sentry_destination(Some(c)).and_then(Result::ok),
+            }
+            .map(|(d, _)| d.expose().to_string());
+            let url = previous.or(current).or_else(|| {
+                (*kind == DestKind::Toolbox).then(|| plan::DEFAULT_SERVER_URL.to_string())
+            });
+            if let Some(url) = url {
+                c.set_consent_for(*kind, false, &url, &now);
+            }
+        }
     })?;
     // Kept reports were made under the consent just withdrawn.
     let outbox = plan.outbox();
     let mut deleted = 0;
     for p in outbox.list().reports {
-        if let Some(claim) = outbox.claim(&p) {
+        let Some(claim) = outbox.claim(&p) else {
+            continue;
+        };
+        let kind = claim
+            .read()
+            .ok()
+            .and_then(|e| e.destination().ok())
+            .map(|d| d.kind());
+        if kind.is_none_or(|k| kinds.contains(&k)) {
             claim.remove();
             deleted += 1;
         }
@@ -233,6 +290,67 @@ fn revoke_consent(plan: &Plan) -> Result<u8> {
         eprintln!("ect-run: deleted {deleted} report(s) that were waiting to be sent.");
     }
     Ok(0)
+}
+
+/// `--status` lines for one destination: where it is and where that came
+/// from (or why it is invalid), consent, whether reporting is on, a pause.
+fn status_of(
+    plan: &Plan,
+    kind: DestKind,
+    dest: &Result<(Destination, UrlSource), plan::Invalid>,
+    config: Option<&Config>,
+    out: &mut String,
+) {
+    let label = match kind {
+        DestKind::Toolbox => "Server URL:  ",
+        DestKind::Sentry => "Sentry DSN:  ",
+    };
+    match dest {
+        Ok((d, source)) => out.push_str(&format!(
+            "{label} {d} (from {})\n",
+            plan::origin(kind, *source)
+        )),
+        Err(invalid) => out.push_str(&format!(
+            "{label} INVALID from {}: {}\n",
+            invalid.origin(),
+            invalid.why
+        )),
+    }
+    let consent = config.and_then(|c| c.consent_for(kind));
+    let shown = |u: &str| {
+        Destination::parse(kind, u)
+            .map_or_else(|_| ServerUrl::new(u).to_string(), |d| d.to_string())
+    };
+    let line = match &consent {
+        Some(c) if c.given => format!(
+            "given for {} on {}",
+            c.server_url.as_deref().map_or("?".to_string(), shown),
+            c.recorded_at.as_deref().unwrap_or("?")
+        ),
+        Some(c) => format!("revoked on {}", c.recorded_at.as_deref().unwrap_or("?")),
+        None => "not given (run `ect-run --consent`)".to_string(),
+    };
+    out.push_str(&format!("Consent:      {line}\n"));
+    let (_, flag, ..) = plan::names(kind);
+    let reporting = match dest {
+        _ if plan.do_not_track => "off: DO_NOT_TRACK is set".to_string(),
+        Err(_) => "off: the setting is invalid".to_string(),
+        Ok((d, _)) if config.is_some_and(|c| c.consent_covers(d)) => "on".to_string(),
+        Ok((d, _)) if consent.as_ref().is_some_and(|c| c.given) => {
+            format!("off: consent does not cover {d}; run `ect-run --consent {flag} {d}`")
+        }
+        Ok(_) => "off: no consent".to_string(),
+    };
+    out.push_str(&format!("Reporting:    {reporting}\n"));
+    if let Ok((d, _)) = dest
+        && let Some(pause) = Pauses::new(&plan.state_dir).get(d)
+    {
+        out.push_str(&format!(
+            "              paused until {}: {}\n",
+            humantime::format_rfc3339_seconds(pause.until),
+            pause.reason
+        ));
+    }
 }
 
 fn status(plan: &Plan) -> Result<u8> {
@@ -253,37 +371,16 @@ fn status(plan: &Plan) -> Result<u8> {
             None
         }
     };
-    let dest = plan.toolbox_destination(config.as_ref());
-    match &dest {
-        Ok((d, source)) => out.push_str(&format!("Server URL:   {d} (from {source})\n")),
-        Err(invalid) => out.push_str(&format!(
-            "Server URL:   INVALID from {}: {}\n",
-            invalid.source, invalid.why
-        )),
+    status_of(
+        plan,
+        DestKind::Toolbox,
+        &plan.toolbox_destination(config.as_ref()),
+        config.as_ref(),
+        &mut out,
+    );
+    if let Some(sentry) = plan.sentry_destination(config.as_ref()) {
+        status_of(plan, DestKind::Sentry, &sentry, config.as_ref(), &mut out);
     }
-    let consent = config.as_ref().and_then(Config::consent);
-    let line = match &consent {
-        Some(c) if c.given => format!(
-            "given for {} on {}",
-            c.server_url
-                .clone()
-                .map_or("?".to_string(), |u| ServerUrl::new(u).to_string()),
-            c.recorded_at.as_deref().unwrap_or("?")
-        ),
-        Some(c) => format!("revoked on {}", c.recorded_at.as_deref().unwrap_or("?")),
-        None => "not given (run `ect-run --consent`)".to_string(),
-    };
-    out.push_str(&format!("Consent:      {line}\n"));
-    let reporting = match &dest {
-        _ if plan.do_not_track => "off: DO_NOT_TRACK is set".to_string(),
-        Err(_) => "off: the server URL is invalid".to_string(),
-        Ok((d, _)) if config.as_ref().is_some_and(|c| c.consent_covers(d)) => "on".to_string(),
-        Ok((d, _)) if consent.as_ref().is_some_and(|c| c.given) => {
-            format!("off: consent does not cover {d}; run `ect-run --consent --server-url {d}`")
-        }
-        Ok(_) => "off: no consent".to_string(),
-    };
-    out.push_str(&format!("Reporting:    {reporting}\n"));
     let outbox = plan.outbox();
     let listing = outbox.list();
     out.push_str(&format!(
@@ -293,15 +390,6 @@ fn status(plan: &Plan) -> Result<u8> {
     ));
     for (p, why) in &listing.skipped {
         out.push_str(&format!("              not read: {}: {why}\n", p.display()));
-    }
-    if let Ok((d, _)) = &dest
-        && let Some(pause) = Pauses::new(&plan.state_dir).get(d)
-    {
-        out.push_str(&format!(
-            "              paused until {}: {}\n",
-            humantime::format_rfc3339_seconds(pause.until),
-            pause.reason
-        ));
     }
     let dropped = outbox.dropped_count();
     if dropped > 0 {

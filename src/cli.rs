@@ -120,6 +120,12 @@ pub struct Cli {
     #[arg(long, value_name = "URL", value_hint = ValueHint::Url)]
     pub server_url: Option<String>,
 
+    /// Also report to a Sentry-protocol tracker (Sentry, GlitchTip,
+    /// Bugsink): its project's DSN, https://KEY@HOST[:PORT][/PATH]/PROJECT
+    /// [default: $ECT_RUN_SENTRY_DSN, else the config file's sentry_dsn].
+    #[arg(long, value_name = "DSN", value_hint = ValueHint::Url)]
+    pub sentry_dsn: Option<String>,
+
     /// The config file [default: $ECT_RUN_CONFIG, else
     /// $XDG_CONFIG_HOME/ect-run/config.json].
     #[arg(long, value_name = "PATH", value_hint = ValueHint::FilePath)]

@@ -17,7 +17,7 @@ use serde_json::{Map, Value, json};
 
 use std::time::Duration;
 
-use crate::destination::Destination;
+use crate::destination::{Destination, Kind};
 pub use crate::files::write_atomic;
 use crate::files::{self, ReadError, parent_dir};
 use crate::flood::Limits;
@@ -92,6 +92,16 @@ impl Config {
         {
             bail!("\"consent.given\" must be true or false");
         }
+        for key in ["sentry_consent"] {
+            match self.data.get(key) {
+                None | Some(Value::Object(_)) => {}
+                Some(_) => bail!("\"{key}\" must be an object"),
+            }
+        }
+        match self.data.get("sentry_dsn") {
+            None | Some(Value::String(_)) | Some(Value::Null) => {}
+            Some(_) => bail!("\"sentry_dsn\" must be a string"),
+        }
         match self.data.get("server_url") {
             None | Some(Value::String(_)) | Some(Value::Null) => {}
             Some(_) => bail!("\"server_url\" must be a string"),
@@ -107,12 +117,21 @@ impl Config {
         Ok(())
     }
 
+    /// The consent stored for the toolbox server.
     pub fn consent(&self) -> Option<Consent> {
-        let c = self.data.get("consent")?.as_object()?;
+        self.consent_for(Kind::Toolbox)
+    }
+
+    /// The consent stored for a kind of destination: `consent` for the
+    /// toolbox server (its URL in `server_url`), `sentry_consent` for a
+    /// Sentry DSN (in `dsn`).
+    pub fn consent_for(&self, kind: Kind) -> Option<Consent> {
+        let (key, url_key) = consent_keys(kind);
+        let c = self.data.get(key)?.as_object()?;
         let s = |k: &str| c.get(k).and_then(Value::as_str).map(str::to_string);
         Some(Consent {
             given: c.get("given").and_then(Value::as_bool).unwrap_or(false),
-            server_url: s("server_url"),
+            server_url: s(url_key),
             recorded_at: s("recorded_at"),
             ect_run_version: s("ect_run_version"),
         })
@@ -121,13 +140,21 @@ impl Config {
     /// Whether stored consent covers sending to `dest`: consent holds for
     /// the destination it was given for, however its URL is spelled.
     pub fn consent_covers(&self, dest: &Destination) -> bool {
-        self.consent().is_some_and(|c| {
+        self.consent_for(dest.kind()).is_some_and(|c| {
             c.given
                 && c.server_url
                     .as_deref()
-                    .and_then(|u| Destination::toolbox(u).ok())
+                    .and_then(|u| Destination::parse(dest.kind(), u).ok())
                     .is_some_and(|given| &given == dest)
         })
+    }
+
+    /// The config's Sentry DSN, if it names one.
+    pub fn sentry_dsn(&self) -> Option<&str> {
+        self.data
+            .get("sentry_dsn")
+            .and_then(Value::as_str)
+            .filter(|s| !s.trim().is_empty())
     }
 
     pub fn server_url(&self) -> Option<&str> {
@@ -180,15 +207,30 @@ impl Config {
     }
 
     pub fn set_consent(&mut self, given: bool, server_url: &str, now: &str) {
+        self.set_consent_for(Kind::Toolbox, given, server_url, now);
+    }
+
+    pub fn set_consent_for(&mut self, kind: Kind, given: bool, url: &str, now: &str) {
+        let (key, url_key) = consent_keys(kind);
         self.data.insert(
-            "consent".to_string(),
+            key.to_string(),
             json!({
                 "given": given,
-                "server_url": server_url,
+                url_key: url,
                 "recorded_at": now,
                 "ect_run_version": env!("CARGO_PKG_VERSION"),
             }),
         );
+    }
+
+    /// Makes `dest` the default of its kind for later runs.
+    pub fn set_default(&mut self, dest: &Destination) {
+        let key = match dest.kind() {
+            Kind::Toolbox => "server_url",
+            Kind::Sentry => "sentry_dsn",
+        };
+        self.data
+            .insert(key.to_string(), Value::String(dest.expose().to_string()));
     }
 
     pub fn set_server_url(&mut self, url: &str) {
@@ -220,6 +262,13 @@ pub fn update(path: &Path, change: impl FnOnce(&mut Config)) -> Result<Config> {
     write_atomic(path, config.to_text().as_bytes())
         .with_context(|| format!("cannot write config file {}", path.display()))?;
     Ok(config)
+}
+
+fn consent_keys(kind: Kind) -> (&'static str, &'static str) {
+    match kind {
+        Kind::Toolbox => ("consent", "server_url"),
+        Kind::Sentry => ("sentry_consent", "dsn"),
+    }
 }
 
 /// An exclusive lock on `<path>.lock`, released when the file is dropped.

@@ -1,30 +1,36 @@
 //! Where a report may go, parsed once. A [`Destination`] knows its kind
-//! (today the toolbox's own JSON server), compares equal for every spelling
-//! of the same endpoint (scheme and host case, default port, a trailing
-//! slash, credentials), and never prints its credentials. Consent, the
-//! outbox, pauses and `--status` all key on [`Destination::key`].
+//! (the toolbox's own JSON server, or a Sentry-protocol tracker named by
+//! its DSN), compares equal for every spelling of the same endpoint (scheme
+//! and host case, default port, a trailing slash, credentials), and never
+//! prints its credentials. Consent, the outbox, pauses and `--status` all
+//! key on [`Destination::key`].
 
 use std::fmt;
 
 use crate::redact::ServerUrl;
+use crate::sentry::Dsn;
 
 /// The kinds of destination, as stored in the outbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     /// The toolbox's reporting server: one JSON POST of the report.
     Toolbox,
+    /// A Sentry-protocol tracker: one envelope with one event.
+    Sentry,
 }
 
 impl Kind {
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Toolbox => "toolbox",
+            Kind::Sentry => "sentry",
         }
     }
 
     pub fn parse(s: &str) -> Option<Kind> {
         match s {
             "toolbox" => Some(Kind::Toolbox),
+            "sentry" => Some(Kind::Sentry),
             _ => None,
         }
     }
@@ -38,6 +44,7 @@ pub struct Destination {
     url: ServerUrl,
     /// The normalised endpoint without credentials.
     key: String,
+    dsn: Option<Dsn>,
 }
 
 impl PartialEq for Destination {
@@ -94,6 +101,18 @@ impl Destination {
             kind: Kind::Toolbox,
             url: ServerUrl::new(raw),
             key,
+            dsn: None,
+        })
+    }
+
+    /// A Sentry DSN: `https://PUBLIC_KEY@HOST[:PORT][/PATH]/PROJECT_ID`.
+    pub fn sentry(raw: &str) -> Result<Destination, String> {
+        let dsn = Dsn::parse(raw.trim()).map_err(|e| e.to_string())?;
+        Ok(Destination {
+            kind: Kind::Sentry,
+            url: ServerUrl::new(dsn.expose()),
+            key: dsn.identity(),
+            dsn: Some(dsn),
         })
     }
 
@@ -101,7 +120,13 @@ impl Destination {
     pub fn parse(kind: Kind, raw: &str) -> Result<Destination, String> {
         match kind {
             Kind::Toolbox => Destination::toolbox(raw),
+            Kind::Sentry => Destination::sentry(raw),
         }
+    }
+
+    /// The DSN, for a Sentry destination.
+    pub fn dsn(&self) -> Option<&Dsn> {
+        self.dsn.as_ref()
     }
 
     pub fn kind(&self) -> Kind {
@@ -123,13 +148,16 @@ impl Destination {
 
 impl fmt::Display for Destination {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.url, f)
+        match &self.dsn {
+            Some(dsn) => fmt::Display::fmt(dsn, f),
+            None => fmt::Display::fmt(&self.url, f),
+        }
     }
 }
 
 impl fmt::Debug for Destination {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Destination({}, {})", self.kind.as_str(), self.url)
+        write!(f, "Destination({}, {self})", self.kind.as_str())
     }
 }
 
@@ -166,6 +194,25 @@ mod tests {
             let err = Destination::toolbox(bad).unwrap_err();
             assert!(err.contains("expected http://"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn a_dsn_is_a_destination_of_its_own() {
+        let key = "0123456789abcdef0123456789abcdef";
+        let s = Destination::sentry(&format!("https://{key}@Sentry.Example.org/42")).unwrap();
+        assert_eq!(s.kind(), Kind::Sentry);
+        assert_eq!(
+            s,
+            Destination::sentry(&format!("https://{key}@sentry.example.org:443/42/")).unwrap()
+        );
+        for shown in [s.to_string(), format!("{s:?}"), s.key().to_string()] {
+            assert!(!shown.contains(key), "{shown}");
+        }
+        assert!(Destination::sentry("https://sentry.example.org/42").is_err());
+        assert_ne!(
+            s,
+            Destination::toolbox("https://sentry.example.org/42").unwrap()
+        );
     }
 
     #[test]

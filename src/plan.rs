@@ -11,7 +11,7 @@ use regex::Regex;
 
 use crate::cli::Cli;
 use crate::config::Config;
-use crate::destination::Destination;
+use crate::destination::{Destination, Kind};
 use crate::outbox::Outbox;
 use crate::paths;
 use crate::supervise::Command;
@@ -21,6 +21,10 @@ pub const DEFAULT_SERVER_URL: &str = "http://localhost:9898";
 
 /// The toolbox's own variable for the server URL.
 pub const SERVER_URL_ENV: &str = "ESA_CLIMATE_TOOLBOX_FAILURE_REPORTING_SERVER_URL";
+
+/// ect-run's variable for a Sentry DSN. `SENTRY_DSN` is not read: it
+/// belongs to the other programs in the same environment.
+pub const SENTRY_DSN_ENV: &str = "ECT_RUN_SENTRY_DSN";
 
 #[derive(Debug)]
 pub enum Mode {
@@ -70,6 +74,9 @@ pub struct Plan {
     /// off); the config file's URL is only known once the file is read
     /// (see [`Plan::toolbox_destination`]).
     pub url_override: Option<(String, UrlSource)>,
+    /// The Sentry DSN from the flag (validated) or the environment (as
+    /// given), likewise.
+    pub dsn_override: Option<(String, UrlSource)>,
     pub patterns: Vec<Regex>,
     pub tail_limit: usize,
     pub delivery: Delivery,
@@ -95,6 +102,14 @@ impl Plan {
             (None, Some(u)) => Some((u, UrlSource::Env)),
             (None, None) => None,
         };
+        let dsn_override = match (&cli.sentry_dsn, env_nonempty(SENTRY_DSN_ENV)) {
+            (Some(d), _) => {
+                Destination::sentry(d).map_err(|e| anyhow::anyhow!("invalid --sentry-dsn: {e}"))?;
+                Some((d.clone(), UrlSource::Flag))
+            }
+            (None, Some(d)) => Some((d, UrlSource::Env)),
+            (None, None) => None,
+        };
         let patterns = compile_patterns(&cli.toolbox_patterns, "--toolbox-pattern")?;
         let tail_limit = parse_size(&cli.tail_size)
             .with_context(|| format!("invalid --tail-size {:?}", cli.tail_size))?;
@@ -107,6 +122,7 @@ impl Plan {
             config_path,
             state_dir,
             url_override,
+            dsn_override,
             patterns,
             tail_limit,
             delivery,
@@ -136,40 +152,92 @@ impl Plan {
         Destination::toolbox(raw)
             .map(|d| (d, source))
             .map_err(|why| Invalid {
-                what: "server URL",
+                kind: Kind::Toolbox,
                 source,
                 why,
             })
+    }
+
+    /// The Sentry-protocol tracker to report to, if one is named: the flag,
+    /// else the environment, else the config file. A malformed DSN from the
+    /// environment or the config is an [`Invalid`] setting.
+    pub fn sentry_destination(
+        &self,
+        config: Option<&Config>,
+    ) -> Option<Result<(Destination, UrlSource), Invalid>> {
+        let (raw, source) = match (&self.dsn_override, config.and_then(Config::sentry_dsn)) {
+            (Some((d, s)), _) => (d.as_str(), *s),
+            (None, Some(d)) => (d, UrlSource::Config),
+            (None, None) => return None,
+        };
+        Some(
+            Destination::sentry(raw)
+                .map(|d| (d, source))
+                .map_err(|why| Invalid {
+                    kind: Kind::Sentry,
+                    source,
+                    why,
+                }),
+        )
+    }
+
+    /// Every destination in effect: the toolbox server, and a tracker if
+    /// one is named.
+    pub fn destinations(
+        &self,
+        config: Option<&Config>,
+    ) -> Vec<Result<(Destination, UrlSource), Invalid>> {
+        let mut all = vec![self.toolbox_destination(config)];
+        all.extend(self.sentry_destination(config));
+        all
+    }
+}
+
+/// How each kind of destination is named on the command line, in the
+/// environment and in the config file.
+pub fn names(kind: Kind) -> (&'static str, &'static str, &'static str, &'static str) {
+    match kind {
+        Kind::Toolbox => ("server URL", "--server-url", SERVER_URL_ENV, "server_url"),
+        Kind::Sentry => ("Sentry DSN", "--sentry-dsn", SENTRY_DSN_ENV, "sentry_dsn"),
     }
 }
 
 /// A setting from the environment or the config file that cannot be used.
 #[derive(Debug, Clone)]
 pub struct Invalid {
-    pub what: &'static str,
+    pub kind: Kind,
     pub source: UrlSource,
     pub why: String,
 }
 
+impl Invalid {
+    /// Where the value came from, named as the user would look for it.
+    pub fn origin(&self) -> String {
+        let (_, _, env, key) = names(self.kind);
+        match self.source {
+            UrlSource::Env => format!("the environment variable {env}"),
+            UrlSource::Config => format!("the config file (key {key})"),
+            _ => origin(self.kind, self.source),
+        }
+    }
+}
+
+/// Where a destination's value came from, for `--status` and messages.
+pub fn origin(kind: Kind, source: UrlSource) -> String {
+    let (_, flag, env, _) = names(kind);
+    match (kind, source) {
+        (_, UrlSource::Flag) => flag.to_string(),
+        (_, UrlSource::Env) => env.to_string(),
+        (_, UrlSource::Config) => "the config file".to_string(),
+        (Kind::Toolbox, UrlSource::Default) => "the toolbox's default".to_string(),
+        (Kind::Sentry, UrlSource::Default) => "nowhere".to_string(),
+    }
+}
+
 impl std::fmt::Display for Invalid {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.source {
-            UrlSource::Config => write!(
-                f,
-                "invalid {} in the config file (key server_url): {}",
-                self.what, self.why
-            ),
-            UrlSource::Env => write!(
-                f,
-                "invalid {} in the environment variable {}: {}",
-                self.what, SERVER_URL_ENV, self.why
-            ),
-            _ => write!(
-                f,
-                "invalid {} from {}: {}",
-                self.what, self.source, self.why
-            ),
-        }
+        let (what, ..) = names(self.kind);
+        write!(f, "invalid {what} in {}: {}", self.origin(), self.why)
     }
 }
 

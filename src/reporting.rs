@@ -5,17 +5,23 @@
 //! run's exit status.
 
 use std::sync::MutexGuard;
+use std::time::SystemTime;
 
 use crate::analysis::Analysis;
 use crate::config::Config;
 use crate::deliver::{Dispatcher, Fate, Flooding, Route};
-use crate::destination::Destination;
+use crate::destination::{Destination, Kind as DestKind};
 use crate::history::{self, History};
+use crate::involvement::Rules;
 use crate::parse::{Failure, Kind};
-use crate::plan::{Plan, UrlSource};
+use crate::plan::{self, Plan, UrlSource};
 use crate::redact::ServerUrl;
 use crate::report;
 use crate::scrub::Scrubber;
+use crate::sentry::{
+    self, envelope,
+    event::{EventId, OsInfo},
+};
 use crate::supervise::Exit;
 
 /// What a failed run's report became, for each destination: a fate of
@@ -23,14 +29,6 @@ use crate::supervise::Exit;
 #[derive(Debug, Default)]
 pub struct Reported {
     pub fates: Vec<(String, String, String)>,
-}
-
-impl Reported {
-    fn one(dest: &Destination, outcome: &str, detail: String) -> Reported {
-        Reported {
-            fates: vec![(dest.to_string(), outcome.to_string(), detail)],
-        }
-    }
 }
 
 /// Reports the failure if it involves the toolbox and may be sent, records
@@ -43,11 +41,21 @@ pub fn after_failure(
     program: &str,
     exit: Exit,
     analysis: &Analysis,
+    rules: &Rules,
     hold: MutexGuard<'static, ()>,
 ) -> Reported {
     let scrub = Scrubber::from_env();
     let dispatcher = Dispatcher::new(&plan.state_dir, &plan.delivery, &scrub);
-    let reported = report_one(plan, config, program, exit, analysis, &dispatcher, hold);
+    let reported = report_one(
+        plan,
+        config,
+        program,
+        exit,
+        analysis,
+        rules,
+        &dispatcher,
+        hold,
+    );
     record(plan, program, exit, analysis, &reported, &scrub);
     flush(plan, config, &dispatcher);
     reported
@@ -123,12 +131,14 @@ pub fn after_success(plan: &Plan) {
     flush(plan, Some(&config), &dispatcher);
 }
 
+#[allow(clippy::too_many_arguments)]
 fn report_one(
     plan: &Plan,
     config: Option<&Config>,
     program: &str,
     exit: Exit,
     analysis: &Analysis,
+    rules: &Rules,
     dispatcher: &Dispatcher<'_>,
     hold: MutexGuard<'static, ()>,
 ) -> Reported {
@@ -141,16 +151,19 @@ fn report_one(
         }
         return Reported::default();
     };
-    let (dest, source) = match plan.toolbox_destination(config) {
-        Ok(d) => d,
-        Err(invalid) => {
-            // The environment's value was reported at start-up.
-            if invalid.source != UrlSource::Env {
-                eprintln!("ect-run: {invalid}; not reporting this toolbox failure");
-            }
-            return Reported::default();
+    let mut dests: Vec<(Destination, UrlSource)> = Vec::new();
+    for d in plan.destinations(config) {
+        match d {
+            Ok(d) => dests.push(d),
+            // The environment's values were reported at start-up.
+            Err(invalid) if invalid.source == UrlSource::Env => {}
+            Err(invalid) => eprintln!("ect-run: {invalid}; not reporting this failure to it"),
         }
-    };
+    }
+    if dests.is_empty() {
+        return Reported::default();
+    }
+    let scrub = Scrubber::from_env();
     let timestamp = report::now_rfc3339();
     let report = report::build(
         &report::Input {
@@ -161,38 +174,77 @@ fn report_one(
             program,
             timestamp: timestamp.clone(),
         },
-        &Scrubber::from_env(),
+        &scrub,
     );
+    let event = dests
+        .iter()
+        .any(|(d, _)| d.kind() == DestKind::Sentry)
+        .then(|| {
+            sentry::event::build(
+                &sentry::event::Input {
+                    failure,
+                    rules,
+                    toolbox_version: Some(&analysis.toolbox_version),
+                    exit,
+                    program,
+                    event_id: EventId::random(),
+                    timestamp: SystemTime::now(),
+                    os: &OsInfo::detect(),
+                },
+                &scrub,
+            )
+        });
+    let routes: Vec<Route> = dests
+        .iter()
+        .map(|(d, _)| Route {
+            dest: d.clone(),
+            payload: match (d.kind(), &event) {
+                (DestKind::Sentry, Some(e)) => serde_json::to_value(e).unwrap_or_default(),
+                _ => serde_json::to_value(&report).unwrap_or_default(),
+            },
+        })
+        .collect();
+    let each = |outcome: &str, detail: &str| Reported {
+        fates: routes
+            .iter()
+            .map(|r| (r.dest.to_string(), outcome.to_string(), detail.to_string()))
+            .collect(),
+    };
     if plan.dry_run {
-        let json = serde_json::to_string_pretty(&report).unwrap_or_default();
-        eprintln!(
-            "ect-run: dry run: this report would be sent to {dest} (nothing was sent):\n{json}"
-        );
-        return Reported::one(&dest, "dry-run", String::new());
+        for r in &routes {
+            match (r.dest.dsn(), &event) {
+                (Some(dsn), Some(e)) => eprintln!(
+                    "ect-run: dry run: this envelope would be sent to {} (nothing was sent; shown uncompressed, the key masked):\n{}",
+                    r.dest,
+                    envelope::shown(dsn, e.event_id, &e.to_json(), SystemTime::now())
+                ),
+                _ => eprintln!(
+                    "ect-run: dry run: this report would be sent to {} (nothing was sent):\n{}",
+                    r.dest,
+                    serde_json::to_string_pretty(&report).unwrap_or_default()
+                ),
+            }
+        }
+        return each("dry-run", "");
     }
     if plan.do_not_track {
-        return Reported::one(&dest, "do-not-track", String::new());
+        return each("do-not-track", "");
     }
     // A broken config file was reported already.
     let Some(config) = config else {
-        return Reported::one(
-            &dest,
-            "not-consented",
-            "the config file is unreadable".into(),
-        );
+        return each("not-consented", "the config file is unreadable");
     };
-    if !config.consent_covers(&dest) {
-        hint_consent(config, &dest, source, failure);
-        return Reported::one(&dest, Fate::NotConsented.as_str(), String::new());
+    if !dests.iter().any(|(d, _)| config.consent_covers(d)) {
+        hint_consent(config, &dests, failure);
+        return each(Fate::NotConsented.as_str(), "");
     }
     let fingerprint = report.fingerprint.clone();
     let flooding = Flooding {
         fingerprint: &fingerprint,
         limits: config.limits().unwrap_or_default(),
     };
-    let payload = serde_json::to_value(&report).unwrap_or_default();
     let fates = dispatcher.dispatch(
-        vec![Route { dest, payload }],
+        routes,
         |d| config.consent_covers(d),
         &flooding,
         &timestamp,
@@ -226,23 +278,32 @@ fn flush(plan: &Plan, config: Option<&Config>, dispatcher: &Dispatcher<'_>) {
 }
 
 /// One line on how to opt in; nothing was sent.
-fn hint_consent(config: &Config, dest: &Destination, source: UrlSource, failure: &Failure) {
-    match config
-        .consent()
-        .filter(|c| c.given)
-        .and_then(|c| c.server_url)
-        .map(ServerUrl::new)
-    {
-        Some(given_for) => eprintln!(
-            "ect-run: not reporting this toolbox failure: you consented for {given_for}, but the server is now {dest} (from {source}); to consent for it, run `ect-run --consent --server-url {dest}`"
-        ),
-        None => eprintln!(
-            "ect-run: this {} involves the ESA Climate Toolbox and could be reported to help fix it; nothing was sent. To opt in, run `ect-run --consent`",
-            if failure.kind == Kind::RustPanic {
-                "panic"
-            } else {
-                "failure"
-            }
-        ),
+fn hint_consent(config: &Config, dests: &[(Destination, UrlSource)], failure: &Failure) {
+    for (dest, source) in dests {
+        let Some(given_for) = config
+            .consent_for(dest.kind())
+            .filter(|c| c.given)
+            .and_then(|c| c.server_url)
+        else {
+            continue;
+        };
+        let shown = Destination::parse(dest.kind(), &given_for).map_or_else(
+            |_| ServerUrl::new(given_for.clone()).to_string(),
+            |d| d.to_string(),
+        );
+        let (_, flag, ..) = plan::names(dest.kind());
+        eprintln!(
+            "ect-run: not reporting this toolbox failure: you consented for {shown}, but it is now {dest} (from {}); to consent for it, run `ect-run --consent {flag} {dest}`",
+            plan::origin(dest.kind(), *source)
+        );
+        return;
     }
+    eprintln!(
+        "ect-run: this {} involves the ESA Climate Toolbox and could be reported to help fix it; nothing was sent. To opt in, run `ect-run --consent`",
+        if failure.kind == Kind::RustPanic {
+            "panic"
+        } else {
+            "failure"
+        }
+    );
 }

@@ -9,8 +9,9 @@ use std::time::{Duration, SystemTime};
 /// What became of one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// 2xx: the server has it.
-    Delivered,
+    /// 2xx: the server has it; it may ask for a pause all the same (a
+    /// tracker's rate limit).
+    Delivered { pause_after: Option<SystemTime> },
     /// 3xx: not followed.
     Redirected { location: String },
     /// Worth trying again later: 408, 429, 5xx, a timeout, a refused or
@@ -110,7 +111,7 @@ impl Answer {
 /// 429 and 5xx to retry (honouring `Retry-After`), other 4xx rejected.
 pub fn judge_status(a: &Answer) -> Outcome {
     match a.status {
-        200..=299 => Outcome::Delivered,
+        200..=299 => Outcome::Delivered { pause_after: None },
         300..=399 => Outcome::Redirected {
             location: a.header("location").unwrap_or("(no Location)").to_string(),
         },
@@ -182,7 +183,10 @@ mod tests {
             status,
             headers: ureq::http::HeaderMap::new(),
         };
-        assert_eq!(judge_status(&a(204)), Outcome::Delivered);
+        assert_eq!(
+            judge_status(&a(204)),
+            Outcome::Delivered { pause_after: None }
+        );
         assert!(matches!(judge_status(&a(302)), Outcome::Redirected { .. }));
         for s in [408, 429, 500, 503] {
             assert!(matches!(judge_status(&a(s)), Outcome::Retry { .. }), "{s}");

@@ -8,6 +8,7 @@
 //! ([`toolbox`]); the outbox only stores.
 
 pub mod http;
+pub mod sentry;
 pub mod toolbox;
 
 use std::cell::{OnceCell, RefCell};
@@ -230,7 +231,7 @@ impl<'a> Dispatcher<'a> {
                     fates.push((route.dest.clone(), None));
                     let outcome = self.send(&route.dest, &entry, self.delivery.timeout);
                     fates[i].1 = Some(match outcome {
-                        Outcome::Delivered => {
+                        Outcome::Delivered { .. } => {
                             eprintln!("ect-run: report delivered to {}.", route.dest);
                             Fate::Delivered
                         }
@@ -380,6 +381,9 @@ impl<'a> Dispatcher<'a> {
             destination::Kind::Toolbox => {
                 toolbox::send(self.client(), dest, &entry.payload, self.scrub, budget)
             }
+            destination::Kind::Sentry => {
+                sentry::send(self.client(), dest, &entry.payload, self.scrub, budget)
+            }
         }
     }
 
@@ -396,7 +400,11 @@ impl<'a> Dispatcher<'a> {
     ) -> Fate {
         let dir = self.outbox.dir().display();
         match outcome {
-            Outcome::Delivered => {
+            Outcome::Delivered { pause_after } => {
+                if let Some(until) = pause_after {
+                    self.pauses
+                        .set(dest, until, "the tracker asked to wait (rate limit)");
+                }
                 claim.remove();
                 if own {
                     eprintln!("ect-run: report delivered.");
@@ -472,6 +480,18 @@ fn note_repeats(dest: &Destination, payload: &mut serde_json::Value, n: u64) {
                 o.insert("repeats-suppressed".into(), n.into());
             }
         }
+        // A tag to search and group by, and the number itself as extra.
+        destination::Kind::Sentry => {
+            if let Some(tags) = payload.get_mut("tags").and_then(|t| t.as_object_mut()) {
+                tags.insert("repeats_suppressed".into(), n.to_string().into());
+            }
+            if let Some(o) = payload.as_object_mut() {
+                let extra = o.entry("extra").or_insert_with(|| serde_json::json!({}));
+                if let Some(e) = extra.as_object_mut() {
+                    e.insert("repeats_suppressed".into(), n.into());
+                }
+            }
+        }
     }
 }
 
@@ -485,7 +505,7 @@ enum Skip {
 
 fn describe_unsent(o: &Outcome) -> String {
     match o {
-        Outcome::Delivered => "delivered".into(),
+        Outcome::Delivered { .. } => "delivered".into(),
         Outcome::Redirected { location } => format!(
             "the server redirects to {}",
             crate::redact::ServerUrl::new(location.clone())

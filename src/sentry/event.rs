@@ -200,6 +200,38 @@ impl Event {
     pub fn to_json(&self) -> Vec<u8> {
         serde_json::to_vec(self).unwrap_or_default()
     }
+
+    /// Every string that came from the failure scrubbed again: a kept
+    /// event may predate today's rules. Ids, times and the fingerprint are
+    /// ect-run's own and left alone.
+    pub fn rescrubbed(mut self, scrub: &Scrubber) -> Event {
+        let s = |v: &mut String| *v = scrub.scrub(v);
+        let so = |v: &mut Option<String>| {
+            if let Some(x) = v {
+                *x = scrub.scrub(x);
+            }
+        };
+        for e in &mut self.exception.values {
+            s(&mut e.ty);
+            so(&mut e.value);
+            so(&mut e.module);
+            for fr in e.stacktrace.iter_mut().flat_map(|st| st.frames.iter_mut()) {
+                so(&mut fr.filename);
+                so(&mut fr.abs_path);
+                so(&mut fr.function);
+                so(&mut fr.raw_function);
+                so(&mut fr.module);
+                so(&mut fr.context_line);
+            }
+        }
+        for v in self.tags.values_mut() {
+            s(v);
+        }
+        so(&mut self.release);
+        so(&mut self.extra.thread);
+        self.extra.later_panics.iter_mut().for_each(s);
+        self
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -305,11 +337,18 @@ pub struct Extra {
     /// (`panic: MESSAGE`); they are not its causes, so not exceptions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub later_panics: Vec<String>,
+    /// How many repeats of this failure flood control held back since the
+    /// last one sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeats_suppressed: Option<u64>,
 }
 
 impl Extra {
     fn is_empty(&self) -> bool {
-        self.truncated.is_none() && self.thread.is_none() && self.later_panics.is_empty()
+        self.truncated.is_none()
+            && self.thread.is_none()
+            && self.later_panics.is_empty()
+            && self.repeats_suppressed.is_none()
     }
 }
 
@@ -543,6 +582,7 @@ impl Parts {
                     .filter(|_| f.kind == Kind::RustPanic)
                     .map(|t| truncate(&scrub.scrub(t), MAX_FIELD_BYTES)),
                 later_panics,
+                repeats_suppressed: None,
             },
         };
         Parts {

@@ -409,7 +409,7 @@ fn a_bad_url_in_the_environment_never_stops_the_command() {
         .stderr(predicate::str::contains(
             "ect-run: invalid server URL in the environment variable ESA_CLIMATE_TOOLBOX_FAILURE_REPORTING_SERVER_URL",
         ))
-        .stderr(predicate::str::contains("reporting is off for this run"));
+        .stderr(predicate::str::contains("reporting to it is off for this run"));
     assert!(marker.exists(), "the command ran");
     env.cmd()
         .env(
