@@ -407,7 +407,11 @@ impl<'a> Dispatcher<'a> {
                 }
                 claim.remove();
                 if own {
-                    eprintln!("ect-run: report delivered.");
+                    // The tracker's event id, to find the event there.
+                    match entry.payload.get("event_id").and_then(|v| v.as_str()) {
+                        Some(id) => eprintln!("ect-run: report delivered to {dest} (event {id})."),
+                        None => eprintln!("ect-run: report delivered."),
+                    }
                 }
                 Fate::Delivered
             }

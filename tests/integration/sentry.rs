@@ -319,3 +319,139 @@ fn every_fixture_is_accepted() {
     }
     eprintln!("{n} events accepted");
 }
+
+/// The event id ect-run says it delivered.
+fn delivered_event_id(stderr: &str) -> String {
+    let at = stderr
+        .find("(event ")
+        .unwrap_or_else(|| panic!("no event id in: {stderr}"));
+    stderr[at + 7..]
+        .chars()
+        .take_while(char::is_ascii_hexdigit)
+        .collect()
+}
+
+/// The whole path through the binary: consent for the tracker alone, a
+/// toolbox failure with a chained cause, the event stored with both
+/// exceptions, and the same failure again held back by flood control.
+#[test]
+fn a_run_under_ect_run_reaches_a_real_tracker() {
+    let b = bugsink();
+    let env = crate::support::Env::new();
+    env.cmd()
+        .args(["--consent", "--sentry-dsn", &b.dsn])
+        .write_stdin("YES\n")
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("Sentry-protocol tracker project"));
+    let status = env.cmd().arg("--status").assert().success();
+    let out = String::from_utf8_lossy(&status.get_output().stdout).into_owned();
+    assert!(out.contains("Sentry DSN:"), "{out}");
+    assert!(!out.contains(&b.dsn), "the key is masked: {out}");
+    let fixture = crate::support::fixtures()
+        .join("python")
+        .join("chained_from_toolbox-3.11.txt");
+    // The fixture's paths are not on this machine: the version comes from
+    // the documented fallback.
+    let run = env
+        .cmd()
+        .env("ECT_TOOLBOX_VERSION", "1.7.2")
+        .args(["--", "sh", "-c"])
+        .arg(format!("cat '{}' >&2; exit 1", fixture.display()))
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&run.get_output().stderr).into_owned();
+    let id = delivered_event_id(&err);
+    let stored = b.event(&id);
+    b.assert_log_clean();
+    let values = stored["data"]["exception"]["values"].as_array().unwrap();
+    assert_eq!(values.len(), 2, "{stored}");
+    assert!(
+        values
+            .iter()
+            .flat_map(|v| v["stacktrace"]["frames"].as_array().unwrap())
+            .any(|f| f["in_app"] == true),
+        "{stored}"
+    );
+    assert_eq!(stored["data"]["release"], "esa-climate-toolbox@1.7.2");
+    // Nothing for the toolbox server, which was not consented to.
+    assert!(!err.contains("localhost:9898"), "{err}");
+    // The same failure again: held back, not sent.
+    env.cmd()
+        .args(["--", "sh", "-c"])
+        .arg(format!("cat '{}' >&2; exit 1", fixture.display()))
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("not sent again"));
+}
+
+/// `--dry-run` shows the envelope with the key masked, and sends nothing.
+#[test]
+fn dry_run_shows_the_envelope_without_the_key() {
+    let env = crate::support::Env::new();
+    let key = "0123456789abcdef0123456789abcdef";
+    let dsn = format!("http://{key}@127.0.0.1:9/42");
+    let fixture = crate::support::fixtures()
+        .join("python")
+        .join("chained_from_toolbox-3.11.txt");
+    let run = env
+        .cmd()
+        .args(["--dry-run", "--sentry-dsn", &dsn, "--", "sh", "-c"])
+        .arg(format!("cat '{}' >&2; exit 1", fixture.display()))
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&run.get_output().stderr).into_owned();
+    assert!(err.contains("this envelope would be sent to"), "{err}");
+    assert!(err.contains("\"type\":\"event\""), "{err}");
+    assert!(
+        err.contains("this report would be sent to http://localhost:9898"),
+        "{err}"
+    );
+    assert!(!err.contains(key), "{err}");
+}
+
+/// A tracker's rate limit, read from a real answer of a loopback server,
+/// pauses that destination for later runs too.
+#[test]
+fn a_rate_limit_pauses_the_tracker_across_runs() {
+    let server = crate::support::server::TestServer::with_behavior(
+        crate::support::server::Behavior::RetryAfter(429, "600".into()),
+    );
+    let env = crate::support::Env::new();
+    let dsn = format!(
+        "http://0123456789abcdef0123456789abcdef@127.0.0.1:{}/7",
+        server.port()
+    );
+    env.cmd()
+        .args(["--consent", "--sentry-dsn", &dsn])
+        .write_stdin("YES\n")
+        .assert()
+        .success();
+    let job = |tag: &str| {
+        let tb = env.path().join(format!("{tag}.txt"));
+        std::fs::write(
+            &tb,
+            format!("Traceback (most recent call last):\n  File \"/x/esa_climate_toolbox/a.py\", line {}, in f\n    g()\nValueError: {tag}\n", tag.len()),
+        )
+        .unwrap();
+        env.cmd()
+            .args(["--", "sh", "-c"])
+            .arg(format!("cat '{}' >&2; exit 1", tb.display()))
+            .assert()
+            .code(1)
+    };
+    job("first");
+    assert_eq!(server.requests().len(), 1);
+    assert!(
+        server.requests()[0].path.ends_with("/api/7/envelope/"),
+        "{}",
+        server.requests()[0].path
+    );
+    job("second one").stderr(predicates::str::contains("nothing is tried until"));
+    assert_eq!(server.requests().len(), 1, "paused across runs");
+    env.cmd()
+        .arg("--status")
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("paused until"));
+}
