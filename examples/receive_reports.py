@@ -35,5 +35,7 @@ class ReportRequestHandler(BaseHTTPRequestHandler):
         self.wfile.write("OK".encode("utf-8"))
 
 
+server = HTTPServer(("127.0.0.1", port), ReportRequestHandler)
+# Said once the socket is bound, so a reader of this line can connect.
 print(f"listening on http://127.0.0.1:{port}/, logging to {log_path}", flush=True)
-HTTPServer(("127.0.0.1", port), ReportRequestHandler).serve_forever()
+server.serve_forever()
