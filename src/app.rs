@@ -84,9 +84,7 @@ pub fn run(cli: Cli) -> Result<u8> {
     match &plan.mode {
         Mode::Run(command) => supervise_and_report(&plan, command),
         Mode::TestFailure => {
-            eprintln!(
-                "ect-run: running a command that fails inside toolbox code on purpose, to test reporting"
-            );
+            say!("running a command that fails inside toolbox code on purpose, to test reporting");
             let command = test_failure::command().context("cannot prepare the test failure")?;
             supervise_and_report(&plan, &command)
         }
@@ -105,7 +103,7 @@ fn load_config_or_warn(plan: &Plan, consequence: &str) -> Option<Config> {
     match Config::load(&plan.config_path) {
         Ok(c) => Some(c),
         Err(e) => {
-            eprintln!("ect-run: {e:#}; {consequence}");
+            say!("{e:#}; {consequence}");
             None
         }
     }
@@ -118,7 +116,7 @@ fn rules(plan: &Plan, config: Option<&Config>) -> Rules {
         let origin = format!("toolbox_patterns entry in {}", plan.config_path.display());
         match plan::compile_patterns(&c.toolbox_patterns(), &origin) {
             Ok(p) => patterns.extend(p),
-            Err(e) => eprintln!("ect-run: {e:#}; ignoring the config file's patterns"),
+            Err(e) => say!("{e:#}; ignoring the config file's patterns"),
         }
     }
     Rules { patterns }
@@ -158,7 +156,7 @@ fn give_consent(plan: &Plan) -> Result<u8> {
     let config = Config::load(&plan.config_path)?;
     let (url, source) = plan.server_url(config.server_url());
     if !consent::ask(&url)? {
-        eprintln!("ect-run: no consent recorded; nothing will be sent.");
+        say!("no consent recorded; nothing will be sent.");
         return Ok(0);
     }
     config::update(&plan.config_path, |c| {
@@ -169,12 +167,12 @@ fn give_consent(plan: &Plan) -> Result<u8> {
             c.set_server_url(url.expose());
         }
     })?;
-    eprintln!(
-        "ect-run: consent recorded for {url} in {}. Activating reporting.",
+    say!(
+        "consent recorded for {url} in {}. Activating reporting.",
         plan.config_path.display()
     );
     if plan.do_not_track {
-        eprintln!("ect-run: note: DO_NOT_TRACK is set, so nothing is sent while it is.");
+        say!("note: DO_NOT_TRACK is set, so nothing is sent while it is.");
     }
     Ok(0)
 }
@@ -193,10 +191,10 @@ fn revoke_consent(plan: &Plan) -> Result<u8> {
     for p in &pending {
         let _ = std::fs::remove_file(p);
     }
-    eprintln!("ect-run: consent revoked; nothing will be sent.");
+    say!("consent revoked; nothing will be sent.");
     if !pending.is_empty() {
-        eprintln!(
-            "ect-run: deleted {} report(s) that were waiting to be sent.",
+        say!(
+            "deleted {} report(s) that were waiting to be sent.",
             pending.len()
         );
     }
@@ -270,29 +268,30 @@ fn send_pending(plan: &Plan) -> Result<u8> {
     let outbox = plan.outbox();
     let waiting = outbox.list().len();
     if waiting == 0 {
-        eprintln!("ect-run: no reports waiting to be sent.");
+        say!("no reports waiting to be sent.");
         return Ok(0);
     }
     if plan.do_not_track {
-        eprintln!("ect-run: DO_NOT_TRACK is set: nothing sent; {waiting} report(s) still waiting.");
+        say!("DO_NOT_TRACK is set: nothing sent; {waiting} report(s) still waiting.");
         return Ok(0);
     }
     let config = Config::load(&plan.config_path)?;
     let client = deliver::Client::new(&plan.delivery);
     let done = outbox.flush(|url| config.consent_covers(url), |u, b| client.send(u, b));
-    eprintln!(
-        "ect-run: {} report(s) delivered, {} still waiting.",
-        done.delivered, done.kept
+    say!(
+        "{} report(s) delivered, {} still waiting.",
+        done.delivered,
+        done.kept
     );
     if done.paused > 0 {
-        eprintln!(
-            "ect-run: {} wait for a server that asked to wait or did not answer; `ect-run --status` says until when.",
+        say!(
+            "{} wait for a server that asked to wait or did not answer; `ect-run --status` says until when.",
             done.paused
         );
     }
     if done.not_consented > 0 {
-        eprintln!(
-            "ect-run: {} are for a server your consent does not cover; `ect-run --consent --server-url URL` to send them.",
+        say!(
+            "{} are for a server your consent does not cover; `ect-run --consent --server-url URL` to send them.",
             done.not_consented
         );
     }

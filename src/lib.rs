@@ -8,6 +8,10 @@
 //! was involved; [`report`] builds the JSON (scrubbed by [`scrub`]); and
 //! [`deliver`] sends it, keeping it in the [`outbox`] when it cannot.
 
+// First, so that its `say!` macro is in scope in every module below.
+#[macro_use]
+pub mod say;
+
 pub mod analysis;
 pub mod app;
 pub mod capture;
@@ -29,3 +33,4 @@ pub mod supervise;
 pub mod test_failure;
 pub mod text;
 pub mod toolbox_version;
+pub mod values;

@@ -24,10 +24,7 @@ pub fn report_if_involved(
 ) -> Option<String> {
     let Some((failure, involvement)) = analysis.reportable() else {
         if plan.dry_run {
-            eprintln!(
-                "ect-run: dry run: nothing would be reported: {}",
-                analysis.why_not()
-            );
+            say!("dry run: nothing would be reported: {}", analysis.why_not());
         }
         return None;
     };
@@ -45,9 +42,7 @@ pub fn report_if_involved(
     );
     if plan.dry_run {
         let json = serde_json::to_string_pretty(&report).unwrap_or_default();
-        eprintln!(
-            "ect-run: dry run: this report would be sent to {url} (nothing was sent):\n{json}"
-        );
+        say!("dry run: this report would be sent to {url} (nothing was sent):\n{json}");
         return None;
     }
     if plan.do_not_track {
@@ -70,11 +65,11 @@ fn hint_consent(config: &Config, url: &ServerUrl, source: UrlSource, failure: &F
         .and_then(|c| c.server_url)
         .map(ServerUrl::new)
     {
-        Some(given_for) => eprintln!(
-            "ect-run: not reporting this toolbox failure: you consented for {given_for}, but the server is now {url} (from {source}); to consent for it, run `ect-run --consent --server-url {url}`"
+        Some(given_for) => say!(
+            "not reporting this toolbox failure: you consented for {given_for}, but the server is now {url} (from {source}); to consent for it, run `ect-run --consent --server-url {url}`"
         ),
-        None => eprintln!(
-            "ect-run: this {} involves the ESA Climate Toolbox and could be reported to help fix it; nothing was sent. To opt in, run `ect-run --consent`",
+        None => say!(
+            "this {} involves the ESA Climate Toolbox and could be reported to help fix it; nothing was sent. To opt in, run `ect-run --consent`",
             if failure.kind == Kind::RustPanic {
                 "panic"
             } else {
@@ -88,35 +83,35 @@ fn hint_consent(config: &Config, url: &ServerUrl, source: UrlSource, failure: &F
 /// interrupted), then sends it. Returns whether it was delivered.
 fn deliver_now(plan: &Plan, server: &ServerUrl, report: &serde_json::Value) -> bool {
     let url = server.expose();
-    eprintln!("ect-run: reporting the failure to {server}");
+    say!("reporting the failure to {server}");
     let outbox = plan.outbox();
     let client = deliver::Client::new(&plan.delivery);
     let pause = outbox.paused(url);
     let path = match (outbox.put(url, report), &pause) {
         (Ok(path), _) => path,
         (Err(e), Some(_)) => {
-            eprintln!("ect-run: report lost: {e:#}");
+            say!("report lost: {e:#}");
             return false;
         }
         (Err(e), None) => {
             // Cannot keep it: send it anyway, once.
-            eprintln!("ect-run: cannot keep the report on disk ({e:#}); sending it once");
+            say!("cannot keep the report on disk ({e:#}); sending it once");
             let body = serde_json::to_vec(report).unwrap_or_default();
             return match client.send(url, &body) {
                 Outcome::Delivered => {
-                    eprintln!("ect-run: report delivered.");
+                    say!("report delivered.");
                     true
                 }
                 Outcome::Failed { reason, .. } => {
-                    eprintln!("ect-run: report not delivered ({reason}); it is lost");
+                    say!("report not delivered ({reason}); it is lost");
                     false
                 }
             };
         }
     };
     if let Some(pause) = pause {
-        eprintln!(
-            "ect-run: report kept in {}: {}, so nothing is tried until {}; it will be sent by a later run or `ect-run --send-pending`",
+        say!(
+            "report kept in {}: {}, so nothing is tried until {}; it will be sent by a later run or `ect-run --send-pending`",
             outbox.dir().display(),
             pause.reason,
             humantime::format_rfc3339_seconds(pause.until)
@@ -125,19 +120,19 @@ fn deliver_now(plan: &Plan, server: &ServerUrl, report: &serde_json::Value) -> b
     }
     match outbox.send_one(&path, |u, b| client.send(u, b)) {
         Some(Outcome::Delivered) => {
-            eprintln!("ect-run: report delivered.");
+            say!("report delivered.");
             true
         }
         Some(Outcome::Failed { reason, .. }) => {
-            eprintln!(
-                "ect-run: report not delivered ({reason}); kept in {} and will be sent by the next run or `ect-run --send-pending`",
+            say!(
+                "report not delivered ({reason}); kept in {} and will be sent by the next run or `ect-run --send-pending`",
                 outbox.dir().display()
             );
             false
         }
         // Another ect-run (a concurrent --send-pending) took it.
         None => {
-            eprintln!("ect-run: report handed to another ect-run process sending reports");
+            say!("report handed to another ect-run process sending reports");
             true
         }
     }
@@ -167,9 +162,6 @@ pub fn flush_after_run(plan: &Plan, config: Option<Config>, failed_url: Option<&
         |u, b| client.send(u, b),
     );
     if done.delivered > 0 {
-        eprintln!(
-            "ect-run: sent {} report(s) kept from earlier runs",
-            done.delivered
-        );
+        say!("sent {} report(s) kept from earlier runs", done.delivered);
     }
 }
