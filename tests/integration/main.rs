@@ -10,5 +10,6 @@ mod analyze;
 mod completions;
 mod consent_pty;
 mod fixtures;
+mod man;
 mod report;
 mod supervise;
