@@ -477,8 +477,18 @@ fn install_handlers() -> io::Result<OwnedFd> {
         // SAFETY: a previous run's write end, no longer used.
         unsafe { libc::close(old) };
     }
-    for sig in FORWARDED.iter().chain(&[libc::SIGCHLD]) {
-        set_handler(*sig)?;
+    // SAFETY: a sigset_t filled by sigemptyset/sigaddset, then passed to
+    // pthread_sigmask; no other preconditions.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for sig in FORWARDED.iter().chain(&[libc::SIGCHLD]) {
+            set_handler(*sig)?;
+            libc::sigaddset(&mut set, *sig);
+        }
+        // Whoever started us may have blocked some (a launcher blocking
+        // SIGCHLD would leave us waiting for ever): ours must get through.
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
     }
     Ok(r)
 }

@@ -494,3 +494,34 @@ fn broken_or_closed_stderr_keeps_status_and_report() {
         );
     }
 }
+
+/// Started with SIGCHLD and SIGTERM blocked (some launchers do): ect-run
+/// still learns that the child ended (here after closing its stderr, so
+/// only SIGCHLD can tell), and still forwards.
+#[test]
+fn inherited_blocked_signals_are_unblocked() {
+    let env = Env::new();
+    let ect = assert_cmd::cargo::cargo_bin("ect-run");
+    let launcher = "import os, signal, sys\n\
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD, signal.SIGTERM})\n\
+        os.execv(sys.argv[1], sys.argv[1:])\n";
+    let mut child = StdCommand::new("python3")
+        .args(["-c", launcher])
+        .arg(&ect)
+        .args(["--", "sh", "-c", "exec 2>&-; sleep 0.2; exit 4"])
+        .env("DO_NOT_TRACK", "1")
+        .env("HOME", env.path())
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _guard = KillOnDrop(child.id());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let code = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s.code();
+        }
+        assert!(Instant::now() < deadline, "ect-run never saw its child end");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(code, Some(4));
+}
