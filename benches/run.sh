@@ -6,7 +6,9 @@
 #   bash benches/run.sh
 #
 # Measures:
-#   a. added wall time of `ect-run -- true` over plain `true`;
+#   a. added wall time of `ect-run -- true` over plain `true`, against a
+#      reference wrapper (benches/reference_wrapper.rs) measured alike, and
+#      of a failing run and of the no-consent hint path;
 #   b. throughput of 1 GiB written to the child's stderr, through ect-run
 #      vs through `cat`;
 #   c. peak RSS of ect-run itself while the child writes 1 GiB to stderr,
@@ -17,7 +19,8 @@
 # Needs: cargo, python3 (3.8+; standard library only), coreutils. Linux
 # only (ptrace and /proc are used for c). No hyperfine.
 #
-# Tunables (environment): STARTUP_RUNS (300), THROUGHPUT_REPS (5), RSS_REPS (3).
+# Tunables (environment): STARTUP_RUNS (300), THROUGHPUT_REPS (5), RSS_REPS (3),
+# ONLY (abcd: the measures to run, e.g. ONLY=a for start-up alone).
 
 set -euo pipefail
 
@@ -26,13 +29,16 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export STARTUP_RUNS="${STARTUP_RUNS:-300}"
 export THROUGHPUT_REPS="${THROUGHPUT_REPS:-5}"
 export RSS_REPS="${RSS_REPS:-3}"
+export ONLY="${ONLY:-abcd}"
 
 log() { printf '%s\n' "$*" >&2; }
 
 log "== cargo build --release"
 cargo build --release --quiet
-log "== cargo bench --bench parse --no-run"
-cargo bench --bench parse --no-run --quiet
+if [[ $ONLY == *d* ]]; then
+    log "== cargo bench --bench parse --no-run"
+    cargo bench --bench parse --no-run --quiet
+fi
 
 ECT_RUN="$PWD/target/release/ect-run"
 export ECT_RUN
@@ -43,6 +49,16 @@ export ECT_RUN
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+
+log "== rustc benches/reference_wrapper.rs (the release profile's options)"
+ref_flags=(--edition 2021 -C opt-level=3 -C codegen-units=1 -C lto=fat)
+rustc "${ref_flags[@]}" benches/reference_wrapper.rs -o "$work/reference"
+rustc "${ref_flags[@]}" --cfg fork benches/reference_wrapper.rs -o "$work/reference-fork"
+export REFERENCE="$work/reference" REFERENCE_FORK="$work/reference-fork"
+export FIXTURE="$PWD/tests/fixtures/python/toolbox_raise_error-3.11.txt"
+# ect-run as a new user would run it: no config, no consent, nothing kept.
+export XDG_CONFIG_HOME="$work/config" XDG_STATE_HOME="$work/state"
+unset ECT_RUN_CONFIG DO_NOT_TRACK ESA_CLIMATE_TOOLBOX_FAILURE_REPORTING_SERVER_URL
 
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 log "== a-c: process measurements (load average $load_start)"
@@ -89,35 +105,74 @@ def timed(argv, **kw):
 
 # --- a. start-up overhead -------------------------------------------------
 #
-# Both sides are started the same way (subprocess.run, all three fds on
-# /dev/null, `true` looked up in PATH), so the harness's own cost cancels
-# out in the difference. Interleaved pairs in random order, after a warm-up,
-# so load drift and cache effects hit both alike.
+# All commands are started the same way (subprocess.run, all three fds on
+# /dev/null, programs looked up in PATH), so the harness's own cost cancels
+# out in the differences. Every round runs each command once, in random
+# order, after a warm-up, so load drift and cache effects hit all alike.
+#
+# The reference is benches/reference_wrapper.rs: the smallest Rust wrapper
+# that spawns, tees stderr and waits (std's posix_spawn); "reference, fork"
+# is the same with a no-op pre_exec, which makes std fork() as ect-run must
+# (it sets PR_SET_PDEATHSIG between fork and exec). The failing runs use a
+# fresh config and state directory: no consent, so a toolbox failure ends
+# in the one-line opt-in hint.
+
+FIXTURE = os.environ["FIXTURE"]
+HINT_JOB = ["sh", "-c", f"cat '{FIXTURE}' >&2; exit 1"]
+
+
+def rounds(cmds, runs):
+    kw = dict(stdin=DEVNULL, stdout=DEVNULL, stderr=DEVNULL)
+    times = {name: [] for name in cmds}
+    rng = random.Random(1)
+    names = list(cmds)
+    for i in range(20 + runs):
+        rng.shuffle(names)
+        for name in names:
+            t0 = time.perf_counter()
+            subprocess.run(cmds[name], **kw)
+            if i >= 20:
+                times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) * 1e3 for name, t in times.items()}
+
 
 def startup():
-    ours = [ECT_RUN, "--", "true"]
-    base = ["true"]
-    kw = dict(stdin=DEVNULL, stdout=DEVNULL, stderr=DEVNULL)
-    for _ in range(20):
-        timed(ours, **kw)
-        timed(base, **kw)
-    t_ours, t_base = [], []
-    rng = random.Random(1)
-    for _ in range(STARTUP_RUNS):
-        pair = [(ours, t_ours), (base, t_base)]
-        rng.shuffle(pair)
-        for argv, out in pair:
-            out.append(timed(argv, **kw))
-    m_ours = statistics.median(t_ours) * 1e3
-    m_base = statistics.median(t_base) * 1e3
-    paired = statistics.median(a - b for a, b in zip(t_ours, t_base)) * 1e3
-    note(f"a. {STARTUP_RUNS} runs each: ect-run -- true median {m_ours:.3f} ms, "
-         f"true median {m_base:.3f} ms, added {m_ours - m_base:.3f} ms "
-         f"(median of paired differences {paired:.3f} ms)")
-    added = m_ours - m_base
-    row(f"Start-up: `ect-run -- true` vs `true` (median of {STARTUP_RUNS})",
-        f"{m_ours:.2f} ms", f"{m_base:.2f} ms", f"+{added:.2f} ms",
-        "< +2 ms", added < 2.0)
+    ref, ref_fork = os.environ["REFERENCE"], os.environ["REFERENCE_FORK"]
+    cmds = {
+        "true": ["true"],
+        "ect-run -- true": [ECT_RUN, "--", "true"],
+        "reference true": [ref, "true"],
+        "reference, fork true": [ref_fork, "true"],
+        "false": ["false"],
+        "ect-run -- false": [ECT_RUN, "--", "false"],
+        "hint job": HINT_JOB,
+        "ect-run -- hint job": [ECT_RUN, "--"] + HINT_JOB,
+        "reference hint job": [ref] + HINT_JOB,
+        "ect-run --version": [ECT_RUN, "--version"],
+        "reference (no command)": [ref],
+    }
+    m = rounds(cmds, STARTUP_RUNS)
+    for name, ms in m.items():
+        note(f"a. median of {STARTUP_RUNS}: {name}: {ms:.3f} ms")
+    ours = m["ect-run -- true"] - m["true"]
+    base = m["reference true"] - m["true"]
+    fork = m["reference, fork true"] - m["true"]
+    fail = m["ect-run -- false"] - m["false"]
+    hint = (m["ect-run -- hint job"] - m["reference hint job"]) - (
+        m["ect-run -- true"] - m["reference true"])
+    load = m["ect-run --version"] - m["reference (no command)"]
+    note(f"a. added over `true`: ect-run {ours:.3f} ms, reference {base:.3f} ms, "
+         f"reference with fork {fork:.3f} ms; ect-run -- false over false {fail:.3f} ms; "
+         f"hint path beyond a success {hint:.3f} ms; "
+         f"`ect-run --version` over the reference doing nothing {load:.3f} ms")
+    row(f"Start-up: `ect-run -- true`, added over `true` (median of {STARTUP_RUNS})",
+        f"+{ours:.2f} ms", f"+{base:.2f} ms (reference wrapper)",
+        f"{ours / base:.2f}x", "<= 1.5x and < +1.5 ms", ours <= 1.5 * base and ours < 1.5)
+    row("Failing run, nothing to report: `ect-run -- false`, added over `false`",
+        f"+{fail:.2f} ms", f"+{ours:.2f} ms (`ect-run -- true`)",
+        f"{fail - ours:+.2f} ms", "<= success + analysis (~0)", fail - ours < 0.25)
+    row("Toolbox failure, no consent (hint): added beyond a successful run",
+        f"+{hint:.2f} ms", "reference wrapper, same job", "", "< 2 ms + analysis", hint < 2.0)
 
 
 # --- b. throughput ---------------------------------------------------------
@@ -303,13 +358,20 @@ def rss():
              f"{gnu_time_kib(WRITE_LINE)} KiB (256 MiB line)")
 
 
-startup()
-throughput()
-rss()
+ONLY = os.environ["ONLY"]
+if "a" in ONLY:
+    startup()
+if "b" in ONLY:
+    throughput()
+if "c" in ONLY:
+    rss()
 PY
 
-log "== d: cargo bench --bench parse"
-cargo bench --bench parse --quiet | tee "$work/parse.txt" >&2
+: >"$work/parse.txt"
+if [[ $ONLY == *d* ]]; then
+    log "== d: cargo bench --bench parse"
+    cargo bench --bench parse --quiet | tee "$work/parse.txt" >&2
+fi
 
 cpu=$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 echo

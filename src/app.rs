@@ -89,16 +89,14 @@ pub fn run(cli: Cli) -> Result<u8> {
     if matches!(plan.mode, Mode::Run(_) | Mode::TestFailure) {
         for invalid in plan.destinations(None).into_iter().filter_map(Result::err) {
             if invalid.source == UrlSource::Env {
-                eprintln!("ect-run: {invalid}; reporting to it is off for this run");
+                say!("{invalid}; reporting to it is off for this run");
             }
         }
     }
     match &plan.mode {
         Mode::Run(command) => supervise_and_report(&plan, command),
         Mode::TestFailure => {
-            eprintln!(
-                "ect-run: running a command that fails inside toolbox code on purpose, to test reporting"
-            );
+            say!("running a command that fails inside toolbox code on purpose, to test reporting");
             let command = test_failure::command().context("cannot prepare the test failure")?;
             supervise_and_report(&plan, &command)
         }
@@ -118,7 +116,7 @@ fn load_config_or_warn(plan: &Plan, consequence: &str) -> Option<Config> {
     match Config::load(&plan.config_path) {
         Ok(c) => Some(c),
         Err(e) => {
-            eprintln!("ect-run: {e:#}; {consequence}");
+            say!("{e:#}; {consequence}");
             None
         }
     }
@@ -131,7 +129,7 @@ fn rules(plan: &Plan, config: Option<&Config>) -> Rules {
         let origin = format!("toolbox_patterns entry in {}", plan.config_path.display());
         match plan::compile_patterns(&c.toolbox_patterns(), &origin) {
             Ok(p) => patterns.extend(p),
-            Err(e) => eprintln!("ect-run: {e:#}; ignoring the config file's patterns"),
+            Err(e) => say!("{e:#}; ignoring the config file's patterns"),
         }
     }
     Rules { patterns }
@@ -214,7 +212,7 @@ fn give_consent(plan: &Plan) -> Result<u8> {
     let dests = destinations_for_mode(plan, Some(&config))?;
     let listed: Vec<String> = dests.iter().map(|(d, _)| described(d)).collect();
     if !consent::ask(&listed)? {
-        eprintln!("ect-run: no consent recorded; nothing will be sent.");
+        say!("no consent recorded; nothing will be sent.");
         return Ok(0);
     }
     let now = report::now_rfc3339();
@@ -229,13 +227,13 @@ fn give_consent(plan: &Plan) -> Result<u8> {
         }
     })?;
     for (d, _) in &dests {
-        eprintln!(
-            "ect-run: consent recorded for {d} in {}. Activating reporting.",
+        say!(
+            "consent recorded for {d} in {}. Activating reporting.",
             plan.config_path.display()
         );
     }
     if plan.do_not_track {
-        eprintln!("ect-run: note: DO_NOT_TRACK is set, so nothing is sent while it is.");
+        say!("note: DO_NOT_TRACK is set, so nothing is sent while it is.");
     }
     Ok(0)
 }
@@ -285,9 +283,9 @@ fn revoke_consent(plan: &Plan) -> Result<u8> {
             deleted += 1;
         }
     }
-    eprintln!("ect-run: consent revoked; nothing will be sent.");
+    say!("consent revoked; nothing will be sent.");
     if deleted > 0 {
-        eprintln!("ect-run: deleted {deleted} report(s) that were waiting to be sent.");
+        say!("deleted {deleted} report(s) that were waiting to be sent.");
     }
     Ok(0)
 }
@@ -421,36 +419,37 @@ fn send_pending(plan: &Plan) -> Result<u8> {
     let outbox = plan.outbox();
     let waiting = outbox.list().reports.len();
     if waiting == 0 {
-        eprintln!("ect-run: no reports waiting to be sent.");
+        say!("no reports waiting to be sent.");
         return Ok(0);
     }
     if plan.do_not_track {
-        eprintln!("ect-run: DO_NOT_TRACK is set: nothing sent; {waiting} report(s) still waiting.");
+        say!("DO_NOT_TRACK is set: nothing sent; {waiting} report(s) still waiting.");
         return Ok(0);
     }
     let config = Config::load(&plan.config_path)?;
     let scrub = Scrubber::from_env();
     let dispatcher = Dispatcher::new(&plan.state_dir, &plan.delivery, &scrub);
     let done = dispatcher.flush(|d| config.consent_covers(d));
-    eprintln!(
-        "ect-run: {} report(s) delivered, {} still waiting.",
-        done.delivered, done.kept
+    say!(
+        "{} report(s) delivered, {} still waiting.",
+        done.delivered,
+        done.kept
     );
     if done.paused > 0 {
-        eprintln!(
-            "ect-run: {} wait for a server that asked to wait or did not answer; `ect-run --status` says until when.",
+        say!(
+            "{} wait for a server that asked to wait or did not answer; `ect-run --status` says until when.",
             done.paused
         );
     }
     if done.not_consented > 0 {
-        eprintln!(
-            "ect-run: {} are for a server your consent does not cover; `ect-run --consent --server-url URL` to send them.",
+        say!(
+            "{} are for a server your consent does not cover; `ect-run --consent --server-url URL` to send them.",
             done.not_consented
         );
     }
     if done.deferred > 0 {
-        eprintln!(
-            "ect-run: {} were not tried within --timeout; run `ect-run --send-pending` again.",
+        say!(
+            "{} were not tried within --timeout; run `ect-run --send-pending` again.",
             done.deferred
         );
     }
@@ -461,8 +460,8 @@ fn history(plan: &Plan, all: bool, json: bool) -> Result<u8> {
     let h = History::new(&plan.state_dir);
     let read = h.read()?;
     if read.damaged > 0 {
-        eprintln!(
-            "ect-run: skipped {} damaged line(s) in the history {}",
+        say!(
+            "skipped {} damaged line(s) in the history {}",
             read.damaged,
             h.path().display()
         );
@@ -488,10 +487,7 @@ fn history(plan: &Plan, all: bool, json: bool) -> Result<u8> {
         }
     }
     if out.is_empty() && !json {
-        eprintln!(
-            "ect-run: no failures recorded yet ({}).",
-            h.path().display()
-        );
+        say!("no failures recorded yet ({}).", h.path().display());
     }
     std::io::stdout().write_all(out.as_bytes())?;
     Ok(0)

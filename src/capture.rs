@@ -1,6 +1,7 @@
 //! Capture of the child's stderr: every byte is passed through to our own
 //! stderr as soon as it is read, and the last `limit` bytes are kept for
-//! analysis.
+//! analysis. The reading is driven by [`crate::supervise`]'s loop (no thread
+//! of its own).
 //!
 //! Invariants: memory is bounded by the tail limit plus one read buffer,
 //! whatever the child prints (gigabytes, or one line of hundreds of megabytes
@@ -9,11 +10,9 @@
 //! draining, so the child is never blocked on a full pipe nor killed by
 //! SIGPIPE because of us.
 
+use std::fs::File;
 use std::io::{self, Read, Write};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
-use std::thread;
-use std::time::Duration;
+use std::os::fd::AsRawFd;
 
 /// Default number of stderr bytes kept for analysis: 1 MiB.
 pub const DEFAULT_TAIL_LIMIT: usize = 1 << 20;
@@ -106,79 +105,75 @@ pub struct Captured {
     pub truncated: bool,
 }
 
-/// A running tee of one stream.
+/// The tee of one stream, driven by its owner's loop: each [`Copier::pump`]
+/// reads one chunk, passes it through, and keeps the tail.
 #[derive(Debug)]
-pub struct Tee {
-    tail: Arc<Mutex<Tail>>,
-    done: mpsc::Receiver<()>,
-    thread: Option<thread::JoinHandle<()>>,
+pub struct Copier {
+    tail: Tail,
+    buf: Vec<u8>,
+    sink_ok: bool,
 }
 
-impl Tee {
-    /// Starts copying `source` to `sink` on its own thread.
-    pub fn start<R, W>(mut source: R, mut sink: W, limit: usize) -> io::Result<Tee>
-    where
-        R: Read + Send + 'static,
-        W: Write + Send + 'static,
-    {
-        let tail = Arc::new(Mutex::new(Tail::new(limit)));
-        let (tx, done) = mpsc::channel();
-        let shared = Arc::clone(&tail);
-        let thread = thread::Builder::new()
-            .name("ect-run-stderr".into())
-            .spawn(move || {
-                let mut buf = vec![0u8; CHUNK];
-                let mut sink_ok = true;
-                loop {
-                    let n = match source.read(&mut buf) {
-                        Ok(0) => break,
-                        Ok(n) => n,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        Err(_) => break,
-                    };
-                    // Pass through first: the user sees output before we spend
-                    // any time on bookkeeping.
-                    if sink_ok
-                        && sink
-                            .write_all(&buf[..n])
-                            .and_then(|()| sink.flush())
-                            .is_err()
-                    {
-                        // Our stderr is gone (EPIPE, EBADF): keep draining so
-                        // the child runs on undisturbed.
-                        sink_ok = false;
-                    }
-                    if let Ok(mut t) = shared.lock() {
-                        t.push(&buf[..n]);
-                    }
-                }
-                let _ = tx.send(());
-            })?;
-        Ok(Tee {
-            tail,
-            done,
-            thread: Some(thread),
-        })
+impl Copier {
+    pub fn new(limit: usize) -> Copier {
+        Copier {
+            tail: Tail::new(limit),
+            buf: vec![0u8; CHUNK],
+            sink_ok: true,
+        }
     }
 
-    /// Waits for the stream to end, then returns what was kept.
-    ///
-    /// `grace` bounds the wait: the child has exited when this is called, so
-    /// an open pipe now means a grandchild inherited it (a daemon, say). We
-    /// must not hang on it, so after `grace` we take what we have.
-    pub fn finish(mut self, grace: Duration) -> Captured {
-        if self.done.recv_timeout(grace).is_ok()
-            && let Some(t) = self.thread.take()
-        {
-            let _ = t.join();
+    /// Reads one chunk from `source` and passes it to `sink`; returns its
+    /// length, 0 at end-of-file. A failing sink is dropped for good, the
+    /// reading goes on.
+    pub fn pump(&mut self, mut source: impl Read, sink: &mut impl Write) -> io::Result<usize> {
+        let n = source.read(&mut self.buf)?;
+        let data = &self.buf[..n];
+        // Pass through first: the user sees output before we spend any time
+        // on bookkeeping.
+        if self.sink_ok && n > 0 && sink.write_all(data).and_then(|()| sink.flush()).is_err() {
+            // Our stderr is gone (EPIPE, EBADF): keep draining so the child
+            // runs on undisturbed.
+            self.sink_ok = false;
         }
-        let t = match self.tail.lock() {
-            Ok(t) => t,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        self.tail.push(data);
+        Ok(n)
+    }
+
+    /// Reads what `source` (a pipe) holds now, without waiting for more,
+    /// up to about `limit` bytes. True when it reached end-of-file: no
+    /// writer is left. `source` is left non-blocking.
+    pub fn drain(&mut self, source: &File, sink: &mut impl Write, limit: usize) -> bool {
+        let fd = source.as_raw_fd();
+        // SAFETY: fcntl on an open fd borrowed for the call.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFL);
+            libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+        }
+        let mut read = 0;
+        while read < limit {
+            match self.pump(source, sink) {
+                Ok(0) => return true,
+                Ok(n) => read += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // WouldBlock: a writer is left but has nothing more now.
+                // Anything else: the pipe is unusable; treat it as ended.
+                Err(e) => return e.kind() != io::ErrorKind::WouldBlock,
+            }
+        }
+        false
+    }
+
+    /// Whether every byte so far reached the sink.
+    pub fn sink_ok(&self) -> bool {
+        self.sink_ok
+    }
+
+    /// What was kept.
+    pub fn finish(self) -> Captured {
         Captured {
-            tail: t.contents(),
-            truncated: t.truncated(),
+            tail: self.tail.contents(),
+            truncated: self.tail.truncated(),
         }
     }
 }
@@ -219,30 +214,22 @@ mod tests {
     }
 
     #[test]
-    fn tee_passes_through_and_keeps_tail() {
+    fn copier_passes_through_and_keeps_tail() {
         let (reader, mut writer) = os_pipe::pipe().unwrap();
-        let sink = Arc::new(Mutex::new(Vec::new()));
-        struct Shared(Arc<Mutex<Vec<u8>>>);
-        impl Write for Shared {
-            fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(b);
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> io::Result<()> {
-                Ok(())
-            }
-        }
-        let tee = Tee::start(reader, Shared(Arc::clone(&sink)), 5).unwrap();
+        let reader = File::from(std::os::fd::OwnedFd::from(reader));
+        let mut sink = Vec::new();
+        let mut c = Copier::new(5);
         writer.write_all(b"hello\0\xffworld").unwrap();
         drop(writer);
-        let got = tee.finish(Duration::from_secs(5));
-        assert_eq!(&*sink.lock().unwrap(), b"hello\0\xffworld");
+        while c.pump(&reader, &mut sink).unwrap() > 0 {}
+        let got = c.finish();
+        assert_eq!(sink, b"hello\0\xffworld");
         assert_eq!(got.tail, b"world");
         assert!(got.truncated);
     }
 
     #[test]
-    fn tee_keeps_draining_when_sink_fails() {
+    fn copier_keeps_draining_when_sink_fails() {
         struct Broken;
         impl Write for Broken {
             fn write(&mut self, _: &[u8]) -> io::Result<usize> {
@@ -253,13 +240,30 @@ mod tests {
             }
         }
         let (reader, mut writer) = os_pipe::pipe().unwrap();
-        let tee = Tee::start(reader, Broken, 8).unwrap();
-        // More than a pipe's capacity: would block forever if not drained.
-        let big = vec![b'x'; 1 << 20];
-        writer.write_all(&big).unwrap();
-        writer.write_all(b"12345678").unwrap();
+        let reader = File::from(std::os::fd::OwnedFd::from(reader));
+        let mut c = Copier::new(8);
+        let feeder = std::thread::spawn(move || {
+            // More than a pipe's capacity: would block forever if not drained.
+            writer.write_all(&vec![b'x'; 1 << 20]).unwrap();
+            writer.write_all(b"12345678").unwrap();
+        });
+        while c.pump(&reader, &mut Broken).unwrap() > 0 {}
+        feeder.join().unwrap();
+        assert!(!c.sink_ok());
+        assert_eq!(c.finish().tail, b"12345678");
+    }
+
+    #[test]
+    fn drain_tells_an_open_pipe_from_a_closed_one() {
+        let (reader, mut writer) = os_pipe::pipe().unwrap();
+        let reader = File::from(std::os::fd::OwnedFd::from(reader));
+        let mut sink = Vec::new();
+        let mut c = Copier::new(64);
+        writer.write_all(b"left in the pipe").unwrap();
+        // A writer is left: what is there is read, and no waiting.
+        assert!(!c.drain(&reader, &mut sink, 1 << 20));
+        assert_eq!(sink, b"left in the pipe");
         drop(writer);
-        let got = tee.finish(Duration::from_secs(5));
-        assert_eq!(got.tail, b"12345678");
+        assert!(c.drain(&reader, &mut sink, 1 << 20));
     }
 }

@@ -1,11 +1,18 @@
 //! The raw command line, as clap parses it. Nothing here touches the file
 //! system or the environment: [`crate::plan`] turns a [`Cli`] into a
-//! validated plan before any work starts.
+//! validated plan before any work starts. Each value is checked by its
+//! parser in [`crate::values`], so a bad one is a usage error in clap's
+//! format.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{ArgGroup, Parser, ValueHint};
+use regex::Regex;
+
+use crate::destination::Destination;
+use crate::values;
 
 /// The three ways of use, shared by `--help` and a bare `ect-run`.
 macro_rules! ways {
@@ -117,14 +124,16 @@ pub struct Cli {
 
     /// The reporting server [default: from the environment, the config file,
     /// else http://localhost:9898].
-    #[arg(long, value_name = "URL", value_hint = ValueHint::Url)]
-    pub server_url: Option<String>,
+    #[arg(long, value_name = "URL", value_hint = ValueHint::Url,
+          value_parser = values::server_url)]
+    pub server_url: Option<Destination>,
 
     /// Also report to a Sentry-protocol tracker (Sentry, GlitchTip,
     /// Bugsink): its project's DSN, https://KEY@HOST[:PORT][/PATH]/PROJECT
     /// [default: $ECT_RUN_SENTRY_DSN, else the config file's sentry_dsn].
-    #[arg(long, value_name = "DSN", value_hint = ValueHint::Url)]
-    pub sentry_dsn: Option<String>,
+    #[arg(long, value_name = "DSN", value_hint = ValueHint::Url,
+          value_parser = values::sentry_dsn)]
+    pub sentry_dsn: Option<Destination>,
 
     /// The config file [default: $ECT_RUN_CONFIG, else
     /// $XDG_CONFIG_HOME/ect-run/config.json].
@@ -133,22 +142,22 @@ pub struct Cli {
 
     /// A regular expression: a frame whose file path or function matches it
     /// counts as toolbox code, in addition to the built-in rules. Repeatable.
-    #[arg(long = "toolbox-pattern", value_name = "REGEX")]
-    pub toolbox_patterns: Vec<String>,
+    #[arg(long = "toolbox-pattern", value_name = "REGEX", value_parser = values::regex)]
+    pub toolbox_patterns: Vec<Regex>,
 
     /// How much of the command's stderr to keep for analysis, e.g. 1MiB,
     /// 512KiB, 2000000.
-    #[arg(long, value_name = "SIZE", default_value = "1MiB")]
-    pub tail_size: String,
+    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = values::parse_size)]
+    pub tail_size: usize,
 
     /// Seconds to wait for the server to accept a connection.
-    #[arg(long, value_name = "SECONDS", default_value = "3")]
-    pub connect_timeout: f64,
+    #[arg(long, value_name = "SECONDS", default_value = "3", value_parser = values::seconds)]
+    pub connect_timeout: Duration,
 
     /// Seconds a delivery may take in all, after which the report is kept
     /// on disk for later.
-    #[arg(long, value_name = "SECONDS", default_value = "5")]
-    pub timeout: f64,
+    #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = values::seconds)]
+    pub timeout: Duration,
 
     /// Print a completion script for SHELL to standard output.
     #[arg(long, value_name = "SHELL")]

@@ -47,7 +47,7 @@ pub fn is_yes(answer: &str) -> bool {
 
 /// Asks on the terminal, or reads one line when there is none.
 pub fn ask(destinations: &[String]) -> Result<bool> {
-    eprintln!("{}", explanation(destinations));
+    say_plain!("{}", explanation(destinations));
     if io::stdin().is_terminal() && io::stderr().is_terminal() {
         let answer = inquire::Text::new(QUESTION)
             .with_help_message("type YES to consent")
@@ -61,7 +61,7 @@ pub fn ask(destinations: &[String]) -> Result<bool> {
             Err(e) => Err(anyhow::Error::new(e).context("cannot ask for consent on the terminal")),
         };
     }
-    eprintln!("{QUESTION}");
+    say_plain!("{QUESTION}");
     // A pipe that never delivers a line must not hold a script for ever:
     // the reader gets a bounded wait, and silence means no.
     let (tx, rx) = std::sync::mpsc::channel();
@@ -77,10 +77,7 @@ pub fn ask(destinations: &[String]) -> Result<bool> {
     match rx.recv_timeout(ANSWER_TIMEOUT) {
         Ok(read) => Ok(is_yes(&read?)),
         Err(_) => {
-            eprintln!(
-                "ect-run: no answer within {} seconds",
-                ANSWER_TIMEOUT.as_secs()
-            );
+            say!("no answer within {} seconds", ANSWER_TIMEOUT.as_secs());
             Ok(false)
         }
     }

@@ -10,6 +10,10 @@
 //! [`sentry`] builds the same failure as a Sentry event for
 //! Sentry-protocol trackers.
 
+// First, so that its `say!` macro is in scope in every module below.
+#[macro_use]
+pub mod say;
+
 pub mod analysis;
 pub mod app;
 pub mod capture;
@@ -39,3 +43,4 @@ pub mod supervise;
 pub mod test_failure;
 pub mod text;
 pub mod toolbox_version;
+pub mod values;

@@ -18,7 +18,7 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             // `{:#}` prints the context chain on one line: "what: why".
-            eprintln!("ect-run: {err:#}");
+            ect_run::say!("{err:#}");
             ExitCode::from(ect_run::app::exit_code_for(&err))
         }
     }

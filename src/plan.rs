@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use regex::Regex;
 
 use crate::cli::Cli;
@@ -94,28 +94,21 @@ impl Plan {
         let config_path = paths::config_file(cli.config.as_deref())?;
         let state_dir = paths::state_dir()?;
         let url_override = match (&cli.server_url, env_nonempty(SERVER_URL_ENV)) {
-            (Some(u), _) => {
-                Destination::toolbox(u)
-                    .map_err(|e| anyhow::anyhow!("invalid --server-url: {e}"))?;
-                Some((u.clone(), UrlSource::Flag))
-            }
+            (Some(d), _) => Some((d.expose().to_string(), UrlSource::Flag)),
             (None, Some(u)) => Some((u, UrlSource::Env)),
             (None, None) => None,
         };
         let dsn_override = match (&cli.sentry_dsn, env_nonempty(SENTRY_DSN_ENV)) {
-            (Some(d), _) => {
-                Destination::sentry(d).map_err(|e| anyhow::anyhow!("invalid --sentry-dsn: {e}"))?;
-                Some((d.clone(), UrlSource::Flag))
-            }
+            (Some(d), _) => Some((d.expose().to_string(), UrlSource::Flag)),
             (None, Some(d)) => Some((d, UrlSource::Env)),
             (None, None) => None,
         };
-        let patterns = compile_patterns(&cli.toolbox_patterns, "--toolbox-pattern")?;
-        let tail_limit = parse_size(&cli.tail_size)
-            .with_context(|| format!("invalid --tail-size {:?}", cli.tail_size))?;
+        // Checked by clap's value parsers (crate::values).
+        let patterns = cli.toolbox_patterns.clone();
+        let tail_limit = cli.tail_size;
         let delivery = Delivery {
-            connect_timeout: seconds(cli.connect_timeout, "--connect-timeout")?,
-            timeout: seconds(cli.timeout, "--timeout")?,
+            connect_timeout: cli.connect_timeout,
+            timeout: cli.timeout,
         };
         Ok(Plan {
             mode,
@@ -295,42 +288,14 @@ pub fn compile_patterns(patterns: &[String], origin: &str) -> Result<Vec<Regex>>
     patterns
         .iter()
         .map(|p| {
-            Regex::new(p).map_err(|e| {
-                // regex's message spans lines; keep the first, which says what.
-                let why = e.to_string();
-                let why = why.lines().last().unwrap_or("").trim().to_string();
-                anyhow::anyhow!("invalid {origin} {p:?}: {why}")
-            })
+            crate::values::regex(p).map_err(|why| anyhow::anyhow!("invalid {origin} {p:?}: {why}"))
         })
         .collect()
 }
 
-fn seconds(v: f64, flag: &str) -> Result<Duration> {
-    if !(v.is_finite() && v > 0.0 && v <= 3600.0) {
-        bail!("invalid {flag} {v}: expected a number of seconds between 0 and 3600");
-    }
-    Ok(Duration::from_secs_f64(v))
-}
-
-/// Parses a byte size: a whole number with an optional unit (B, K/KB/KiB,
-/// M/MB/MiB, G/GB/GiB; all binary multiples, as memory is).
+/// Parses a byte size (see [`crate::values::parse_size`]).
 pub fn parse_size(s: &str) -> Result<usize> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    if num.is_empty() {
-        bail!("expected a number of bytes such as 1MiB or 65536");
-    }
-    let n: u64 = num.parse().context("number too large")?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        other => bail!("unknown unit {other:?}: use B, KiB, MiB or GiB"),
-    };
-    let bytes = n.checked_mul(mult).context("size too large")?;
-    usize::try_from(bytes).context("size too large")
+    crate::values::parse_size(s).map_err(anyhow::Error::msg)
 }
 
 #[cfg(test)]

@@ -4,7 +4,6 @@
 //! runs kept. Or say in one line how to opt in. Nothing here changes the
 //! run's exit status.
 
-use std::sync::MutexGuard;
 use std::time::SystemTime;
 
 use crate::analysis::Analysis;
@@ -42,7 +41,7 @@ pub fn after_failure(
     exit: Exit,
     analysis: &Analysis,
     rules: &Rules,
-    hold: MutexGuard<'static, ()>,
+    hold: crate::shutdown::Hold,
 ) -> Reported {
     let scrub = Scrubber::from_env();
     let dispatcher = Dispatcher::new(&plan.state_dir, &plan.delivery, &scrub);
@@ -110,7 +109,7 @@ fn record(
             .collect(),
     };
     if let Err(e) = History::new(&plan.state_dir).append(&entry) {
-        eprintln!("ect-run: cannot record this failure in the history: {e:#}");
+        say!("cannot record this failure in the history: {e:#}");
     }
 }
 
@@ -140,14 +139,11 @@ fn report_one(
     analysis: &Analysis,
     rules: &Rules,
     dispatcher: &Dispatcher<'_>,
-    hold: MutexGuard<'static, ()>,
+    hold: crate::shutdown::Hold,
 ) -> Reported {
     let Some((failure, involvement)) = analysis.reportable() else {
         if plan.dry_run {
-            eprintln!(
-                "ect-run: dry run: nothing would be reported: {}",
-                analysis.why_not()
-            );
+            say!("dry run: nothing would be reported: {}", analysis.why_not());
         }
         return Reported::default();
     };
@@ -157,7 +153,7 @@ fn report_one(
             Ok(d) => dests.push(d),
             // The environment's values were reported at start-up.
             Err(invalid) if invalid.source == UrlSource::Env => {}
-            Err(invalid) => eprintln!("ect-run: {invalid}; not reporting this failure to it"),
+            Err(invalid) => say!("{invalid}; not reporting this failure to it"),
         }
     }
     if dests.is_empty() {
@@ -213,13 +209,13 @@ fn report_one(
     if plan.dry_run {
         for r in &routes {
             match (r.dest.dsn(), &event) {
-                (Some(dsn), Some(e)) => eprintln!(
-                    "ect-run: dry run: this envelope would be sent to {} (nothing was sent; shown uncompressed, the key masked):\n{}",
+                (Some(dsn), Some(e)) => say!(
+                    "dry run: this envelope would be sent to {} (nothing was sent; shown uncompressed, the key masked):\n{}",
                     r.dest,
                     envelope::shown(dsn, e.event_id, &e.to_json(), SystemTime::now())
                 ),
-                _ => eprintln!(
-                    "ect-run: dry run: this report would be sent to {} (nothing was sent):\n{}",
+                _ => say!(
+                    "dry run: this report would be sent to {} (nothing was sent):\n{}",
                     r.dest,
                     serde_json::to_string_pretty(&report).unwrap_or_default()
                 ),
@@ -270,10 +266,7 @@ fn flush(plan: &Plan, config: Option<&Config>, dispatcher: &Dispatcher<'_>) {
     }
     let done = dispatcher.flush(|d| config.consent_covers(d));
     if done.delivered > 0 {
-        eprintln!(
-            "ect-run: sent {} report(s) kept from earlier runs",
-            done.delivered
-        );
+        say!("sent {} report(s) kept from earlier runs", done.delivered);
     }
 }
 
@@ -292,14 +285,14 @@ fn hint_consent(config: &Config, dests: &[(Destination, UrlSource)], failure: &F
             |d| d.to_string(),
         );
         let (_, flag, ..) = plan::names(dest.kind());
-        eprintln!(
-            "ect-run: not reporting this toolbox failure: you consented for {shown}, but it is now {dest} (from {}); to consent for it, run `ect-run --consent {flag} {dest}`",
+        say!(
+            "not reporting this toolbox failure: you consented for {shown}, but it is now {dest} (from {}); to consent for it, run `ect-run --consent {flag} {dest}`",
             plan::origin(dest.kind(), *source)
         );
         return;
     }
-    eprintln!(
-        "ect-run: this {} involves the ESA Climate Toolbox and could be reported to help fix it; nothing was sent. To opt in, run `ect-run --consent`",
+    say!(
+        "this {} involves the ESA Climate Toolbox and could be reported to help fix it; nothing was sent. To opt in, run `ect-run --consent`",
         if failure.kind == Kind::RustPanic {
             "panic"
         } else {

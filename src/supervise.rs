@@ -1,38 +1,59 @@
-//! Running the child: start it with duct, pass signals on, wait, and turn its
-//! end into an exit status that a shell would show.
+//! Running the child: start it, pass signals on, copy its stderr, wait,
+//! and turn its end into an exit status that a shell would show.
 //!
 //! Invariants: stdin and stdout are inherited (the child sees our terminal);
-//! stderr goes through [`crate::capture`]. The child is always waited for, so
-//! no child is left running when [`run`] returns. Signals are handled the way
-//! `just` does it: a signal the terminal sends (Ctrl-C, Ctrl-\, hang-up)
-//! reaches the whole foreground process group, child included, so we do not
-//! send it again (it would arrive twice); a signal some process sent to us
-//! alone (`kill PID`, a batch scheduler) is forwarded to the child. Either
+//! stderr goes through a pipe to us and on to ours ([`crate::capture`]). The
+//! child is always waited for. Everything happens on the calling thread: one
+//! `poll` loop over the stderr pipe and a self-pipe that the signal handler
+//! wakes, so starting costs no thread and one `sigaction` per signal.
+//!
+//! Signals the way `just` and tini do it: a signal the terminal sends
+//! (Ctrl-C, Ctrl-\, Ctrl-Z, hang-up) reaches the whole foreground process
+//! group, child included, so we do not send it again (it would arrive
+//! twice); a signal some process sent to us alone (`kill PID`, a batch
+//! scheduler) is forwarded to the child from the handler itself, so it goes
+//! on at once even while we are blocked writing to a slow stderr. Either
 //! way we do not die of it while the child runs: we wait and mirror its
-//! status.
+//! status. The job-control signals stop the child, then us, as tini and
+//! dumb-init do; SIGCONT then continues both.
+//!
+//! On Linux the child is also killed if we die by any means (even
+//! SIGKILL), and when we are PID 1 (a container's init) we reap every
+//! orphan the kernel hands us while the child runs.
 
 use std::ffi::OsString;
 use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
-use std::thread;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 
-use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
-use signal_hook::iterator::SignalsInfo;
-use signal_hook::iterator::exfiltrator::WithOrigin;
-use signal_hook::low_level::siginfo::Cause;
+use crate::capture::{Captured, Copier};
 
-use crate::capture::{Captured, Tee};
+/// The signals passed on to the child while it runs: every one a process
+/// can catch whose default would end or stop us, or that a program may
+/// act on (SIGWINCH, SIGCONT). SIGCHLD is ours; SIGPIPE stays ignored (the
+/// Rust runtime's default), as a pipe of ours breaking is not the child's
+/// business; faults (SEGV, BUS, ...) are our own.
+const FORWARDED: [i32; 12] = [
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGALRM,
+    libc::SIGWINCH,
+    libc::SIGCONT,
+    libc::SIGTSTP,
+    libc::SIGTTIN,
+    libc::SIGTTOU,
+];
 
-/// The signals we stand firm against while the child runs.
-const FORWARDED: [i32; 4] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT];
-
-/// How long to keep reading stderr after the child exited, when a grandchild
-/// still holds the pipe open. Data already in the pipe is read at once.
-const DRAIN_GRACE: Duration = Duration::from_millis(250);
+/// Most bytes read from the pipe after the child exited before the rest is
+/// left to a forwarder: what was already in the pipe (64 KiB by default, up
+/// to 1 MiB if the child made it larger), not a grandchild's endless output.
+const DRAIN_LIMIT: usize = 1 << 20;
 
 /// What is run.
 #[derive(Debug, Clone)]
@@ -74,7 +95,9 @@ impl Exit {
     }
 }
 
-/// The finished run.
+/// The finished run. Our signal handlers stay installed: from now on a
+/// signal that would end ect-run ends it at once with the child's status
+/// (a report being delivered is already safe in the outbox).
 #[derive(Debug)]
 pub struct Finished {
     pub exit: Exit,
@@ -82,11 +105,6 @@ pub struct Finished {
     /// The user pressed Ctrl-C (a SIGINT from the terminal reached us) while
     /// the child ran: whatever it printed then is not a failure to report.
     pub interrupted_by_user: bool,
-    /// Our signal handling, still installed: from now on a signal ends
-    /// ect-run at once with the child's status (a report being delivered
-    /// is already safe in the outbox). Dropping it restores nothing, as we
-    /// are about to exit anyway.
-    pub signals: SignalGuard,
 }
 
 /// Why the child could not be started; each maps to the shell's status.
@@ -147,53 +165,90 @@ fn plain_io_error(e: &io::Error) -> String {
 /// Runs `command` to completion, teeing its stderr into a tail of
 /// `tail_limit` bytes.
 pub fn run(command: &Command, tail_limit: usize) -> Result<Finished, StartError> {
-    let guard =
-        SignalGuard::install().map_err(|e| StartError::Other(command.program.clone(), e))?;
+    let other = |e| StartError::Other(command.program.clone(), e);
+    let wake = install_handlers().map_err(other)?;
+    let (reader, writer) = os_pipe::pipe().map_err(other)?;
+    let reader = std::fs::File::from(above_stdio(reader.into()).map_err(other)?);
+    let writer = above_stdio(writer.into()).map_err(other)?;
 
-    let (reader, writer) =
-        os_pipe::pipe().map_err(|e| StartError::Other(command.program.clone(), e))?;
-    // The tee starts first: once the child runs, nothing may fail before
-    // we wait for it. Should the start fail, the write end is dropped with
-    // the expression and the tee ends on end-of-file.
-    let tee = Tee::start(reader, io::stderr(), tail_limit)
-        .map_err(|e| StartError::Other(command.program.clone(), e))?;
-    let mut expr = duct::cmd(&command.program, &command.args)
-        .stderr_file(writer)
-        .unchecked();
+    let mut cmd = std::process::Command::new(&command.program);
+    cmd.args(&command.args).stderr(writer);
     for (k, v) in &command.env {
-        expr = expr.env(k, v);
+        cmd.env(k, v);
     }
-    let started = expr.start();
-    // The expression holds our copy of the pipe's write end: drop it so the
-    // reader sees end-of-file when the child (and its children) are done.
-    drop(expr);
-    let handle = started.map_err(|e| classify_start_error(&command.program, e))?;
-    if let Some(&pid) = handle.pids().first() {
-        guard.set_child(pid as i32);
+    die_with_parent(&mut cmd);
+    // On success or failure, `cmd` holds our copy of the pipe's write end:
+    // drop it so the reader sees end-of-file when the child (and its
+    // children) are done.
+    let spawned = cmd.spawn();
+    drop(cmd);
+    let child = spawned.map_err(|e| classify_start_error(&command.program, e))?;
+    let pid = child.id() as i32;
+    // std's handle is not used to wait: we reap with waitpid ourselves (as
+    // PID 1, every orphan too). Dropping it neither waits nor kills.
+    drop(child);
+    CHILD.store(pid, Ordering::SeqCst);
+    // Signals that came between installing the handlers and now.
+    let pending = PENDING.swap(0, Ordering::SeqCst);
+    for sig in FORWARDED {
+        if pending & (1 << sig) != 0 {
+            forward(pid, sig);
+        }
     }
 
+    let init = std::process::id() == 1;
+    let mut copier = Copier::new(tail_limit);
+    let mut stderr = io::stderr();
+    let mut pipe_open = true;
     let exit = loop {
-        match handle.wait() {
-            Ok(out) => break Exit::from_status(out.status),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            // waitpid failed for a reason other than EINTR: the child is not
-            // ours to wait for any more. Kill it to keep our promise that no
-            // child outlives us, then report a generic failure.
-            Err(_) => {
-                let _ = handle.kill();
-                break Exit::Code(1);
+        if let Some(exit) = reap(pid, init) {
+            break exit;
+        }
+        let mut fds = [
+            libc::pollfd {
+                fd: if pipe_open { reader.as_raw_fd() } else { -1 },
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: wake.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: `fds` is a valid array of two pollfd for the call.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if n < 0 {
+            // EINTR (a signal came); anything else cannot happen with
+            // valid fds, and the loop re-checks the child either way.
+            continue;
+        }
+        if fds[1].revents != 0 {
+            drain_wake(&wake);
+        }
+        if pipe_open && fds[0].revents != 0 {
+            match copier.pump(&reader, &mut stderr) {
+                Ok(0) => pipe_open = false,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => pipe_open = false,
             }
         }
     };
-    guard.child_reaped();
-    guard.exit_on_signal(exit.shell_code());
-    let interrupted_by_user = guard.user_interrupt.load(Ordering::SeqCst);
-    let stderr = tee.finish(DRAIN_GRACE);
+    CHILD.store(-1, Ordering::SeqCst);
+    EXIT_CODE.store(i32::from(exit.shell_code()), Ordering::SeqCst);
+
+    // The child is gone. What it wrote is in the pipe already: read it
+    // now, without waiting. If the pipe is still open, some process the
+    // child started holds it; a detached forwarder keeps passing its
+    // output on, and we return at once.
+    if pipe_open && !copier.drain(&reader, &mut stderr, DRAIN_LIMIT) {
+        let _ = forward_rest(reader, &wake);
+    }
     Ok(Finished {
         exit,
-        stderr,
-        interrupted_by_user,
-        signals: guard,
+        stderr: copier.finish(),
+        interrupted_by_user: USER_INTERRUPT.load(Ordering::SeqCst),
     })
 }
 
@@ -208,113 +263,336 @@ fn classify_start_error(program: &OsString, e: io::Error) -> StartError {
     }
 }
 
-/// Our signal handlers for the lifetime of one child, and after it.
-pub struct SignalGuard {
-    handle: signal_hook::iterator::Handle,
-    thread: Option<thread::JoinHandle<()>>,
-    child: Arc<AtomicI32>,
-    user_interrupt: Arc<AtomicBool>,
-    /// -1 while the child runs; then the status to exit with on a signal.
-    exit_code: Arc<AtomicI32>,
+/// Moves `fd` above 0-2 if it landed there (our own stdin, stdout or
+/// stderr was closed): it must not be mistaken for one of them, by us or
+/// by the child.
+fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
+    if fd.as_raw_fd() > 2 {
+        return Ok(fd);
+    }
+    // SAFETY: F_DUPFD_CLOEXEC on an fd we own returns a new fd or -1.
+    let new = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
+    if new < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `new` was just returned by fcntl and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
 
-impl std::fmt::Debug for SignalGuard {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SignalGuard")
-            .field("child", &self.child)
-            .finish_non_exhaustive()
+/// On Linux, the child gets SIGKILL when we die, whatever kills us: no
+/// job is left running unsupervised, writing to a pipe nobody reads.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn die_with_parent(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: the closure runs between fork and exec and makes only
+    // async-signal-safe calls (prctl, getppid, getpid, kill).
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            ) != 0
+            {
+                return Err(io::Error::last_os_error());
+            }
+            // We may have died between fork and prctl: then the signal
+            // will never come, and the parent is now someone else.
+            if libc::getppid() != parent {
+                libc::kill(libc::getpid(), libc::SIGKILL);
+            }
+            Ok(())
+        });
     }
 }
 
-impl SignalGuard {
-    /// Installs handlers before the child starts, so no signal in between
-    /// can kill us. The handlers are reset to the default in the child by
-    /// `exec` (caught signals always are), so the child is unaffected.
-    fn install() -> io::Result<SignalGuard> {
-        let mut signals = SignalsInfo::<WithOrigin>::new(FORWARDED)?;
-        let handle = signals.handle();
-        let child = Arc::new(AtomicI32::new(0));
-        let user_interrupt = Arc::new(AtomicBool::new(false));
-        let exit_code = Arc::new(AtomicI32::new(-1));
-        let (c, u, x) = (
-            Arc::clone(&child),
-            Arc::clone(&user_interrupt),
-            Arc::clone(&exit_code),
-        );
-        let thread = thread::Builder::new()
-            .name("ect-run-signals".into())
-            .spawn(move || {
-                for origin in signals.forever() {
-                    let code = x.load(Ordering::SeqCst);
-                    if code >= 0 {
-                        // The child is done: whoever signals wants us gone.
-                        crate::shutdown::exit(code);
-                    }
-                    // The terminal driver sends with SI_KERNEL. Anything else
-                    // (kill, sigqueue, or a cause we cannot tell) is
-                    // forwarded: a signal twice beats a signal lost.
-                    let from_terminal = origin.cause == Cause::Kernel;
-                    if origin.signal == SIGINT && from_terminal {
-                        u.store(true, Ordering::SeqCst);
-                    }
-                    if from_terminal {
-                        // The terminal sent it to the whole process group: the
-                        // child has it already.
-                        continue;
-                    }
-                    // A signal can come between installing and spawning: wait
-                    // (briefly) for the child's pid rather than lose it.
-                    let mut pid = c.load(Ordering::SeqCst);
-                    for _ in 0..2000 {
-                        if pid != 0 {
-                            break;
-                        }
-                        thread::sleep(Duration::from_millis(1));
-                        pid = c.load(Ordering::SeqCst);
-                    }
-                    let sender = origin.process.map(|p| p.pid);
-                    // pid <= 0: no child (start failed) or already reaped. And
-                    // a signal the child sent us must not bounce back to it.
-                    if pid > 0 && sender != Some(pid) {
-                        forward(pid, origin.signal);
-                    }
-                }
-            })?;
-        Ok(SignalGuard {
-            handle,
-            thread: Some(thread),
-            child,
-            user_interrupt,
-            exit_code,
-        })
-    }
+/// Elsewhere there is no such request: if ect-run is killed with SIGKILL
+/// the child runs on (see the README).
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn die_with_parent(_cmd: &mut std::process::Command) {}
 
-    fn set_child(&self, pid: i32) {
-        self.child.store(pid, Ordering::SeqCst);
-    }
-
-    /// The child has been reaped: its pid may be reused, so stop forwarding.
-    fn child_reaped(&self) {
-        self.child.store(-1, Ordering::SeqCst);
-    }
-
-    fn exit_on_signal(&self, code: u8) {
-        self.exit_code.store(i32::from(code), Ordering::SeqCst);
-    }
-
-    fn stop(&mut self) {
-        self.child_reaped();
-        self.handle.close();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+/// Whether the child has ended, without blocking. As PID 1, reaps every
+/// ended process, as an init does, so orphans do not stay zombies.
+fn reap(child: i32, init: bool) -> Option<Exit> {
+    let target = if init { -1 } else { child };
+    let mut found = None;
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid writes the status into a valid c_int.
+        let r = unsafe { libc::waitpid(target, &mut status, libc::WNOHANG) };
+        if r == child {
+            found = Some(Exit::from_status(ExitStatus::from_raw(status)));
+        } else if r == 0 {
+            return found;
+        } else if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            // ECHILD: the child is not ours to wait for (cannot happen, as
+            // SIGCHLD is handled, not ignored). Report a generic failure
+            // rather than wait for ever.
+            return found.or(Some(Exit::Code(1)));
+        }
+        if !init {
+            return found;
         }
     }
 }
 
-impl Drop for SignalGuard {
-    fn drop(&mut self) {
-        self.stop();
+/// Empties the self-pipe; its bytes only say "look again".
+fn drain_wake(wake: &OwnedFd) {
+    let mut buf = [0u8; 64];
+    // SAFETY: reading into a valid buffer from our own non-blocking fd.
+    while unsafe { libc::read(wake.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
+}
+
+/// Leaves the rest of the child's stderr to a detached process that copies
+/// it to our stderr until every writer has closed it. Double fork: the
+/// forwarder is re-parented at once, so no one has to wait for it, and it
+/// outlives us as the background process it serves does.
+fn forward_rest(reader: std::fs::File, wake: &OwnedFd) -> io::Result<()> {
+    let fd = reader.as_raw_fd();
+    let wake_fd = wake.as_raw_fd();
+    // Only this thread runs now (the child is reaped; delivery has not
+    // started), so the forked copy may run ordinary code; it still makes
+    // only raw system calls and allocates nothing.
+    // SAFETY: see above; each branch ends in _exit or returns in the parent.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
     }
+    if pid == 0 {
+        // SAFETY: in the first child; fork again and leave at once.
+        unsafe {
+            if libc::fork() != 0 {
+                libc::_exit(0);
+            }
+            become_forwarder(fd, wake_fd);
+        }
+    }
+    let mut status = 0;
+    // SAFETY: waiting for the short-lived first child we just forked.
+    while unsafe { libc::waitpid(pid, &mut status, 0) } < 0
+        && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted
+    {}
+    drop(reader);
+    Ok(())
+}
+
+/// The forwarder's whole life: default signal handling (so it can be
+/// stopped and killed like any process), nothing open but the pipe and
+/// stderr, then copy until end-of-file. A failed write ends it, closing
+/// the pipe: the writer then gets the same EPIPE it would get without us.
+///
+/// # Safety
+/// Only in a freshly forked process; never returns.
+unsafe fn become_forwarder(fd: RawFd, wake_fd: RawFd) -> ! {
+    // SAFETY: plain system calls on values we own; see the function doc.
+    unsafe {
+        for sig in FORWARDED.iter().chain(&[libc::SIGCHLD]) {
+            libc::signal(*sig, libc::SIG_DFL);
+        }
+        libc::close(0);
+        libc::close(1);
+        libc::close(wake_fd);
+        if WAKE_FD.load(Ordering::SeqCst) >= 0 {
+            libc::close(WAKE_FD.load(Ordering::SeqCst));
+        }
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+            if n == 0 {
+                break;
+            }
+            if n < 0 {
+                if *errno() == libc::EINTR {
+                    continue;
+                }
+                break;
+            }
+            let mut off = 0usize;
+            while off < n as usize {
+                let w = libc::write(2, buf[off..].as_ptr().cast(), n as usize - off);
+                if w < 0 {
+                    if *errno() == libc::EINTR {
+                        continue;
+                    }
+                    libc::_exit(0);
+                }
+                off += w as usize;
+            }
+        }
+        libc::_exit(0)
+    }
+}
+
+// --- signal handling -------------------------------------------------------
+//
+// Process-wide state read by the handler; only atomics, as the handler may
+// run at any point on any thread.
+
+/// 0 before the child starts, its pid while it runs, -1 once reaped (its pid
+/// may be reused: nothing is sent to it any more).
+static CHILD: AtomicI32 = AtomicI32::new(0);
+/// Signals (bit N for signal N) that came before the child started.
+static PENDING: AtomicU64 = AtomicU64::new(0);
+/// -1 while the child runs; then the status to exit with on a signal.
+static EXIT_CODE: AtomicI32 = AtomicI32::new(-1);
+/// A SIGINT from the terminal came while the child ran.
+static USER_INTERRUPT: AtomicBool = AtomicBool::new(false);
+/// Write end of the self-pipe that wakes the poll loop on SIGCHLD.
+static WAKE_FD: AtomicI32 = AtomicI32::new(-1);
+/// Our pid: the handler does nothing in a process forked from us before it
+/// calls exec (a signal there is not ours to act on).
+static OUR_PID: AtomicI32 = AtomicI32::new(0);
+
+/// Installs the handlers (before the child starts, so no signal in between
+/// can kill us) and returns the read end of the self-pipe. Caught signals
+/// are reset to the default by `exec`, and std clears the signal mask in
+/// the child, so the child starts as it would without us.
+fn install_handlers() -> io::Result<OwnedFd> {
+    let (r, w) = os_pipe::pipe()?;
+    let r = above_stdio(r.into())?;
+    let w = above_stdio(w.into())?;
+    for fd in [r.as_raw_fd(), w.as_raw_fd()] {
+        // SAFETY: fcntl on fds we own.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFL);
+            libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+        }
+    }
+    OUR_PID.store(std::process::id() as i32, Ordering::SeqCst);
+    CHILD.store(0, Ordering::SeqCst);
+    EXIT_CODE.store(-1, Ordering::SeqCst);
+    // The write end lives as long as the process: the handler may use it
+    // at any time.
+    let old = WAKE_FD.swap(std::os::fd::IntoRawFd::into_raw_fd(w), Ordering::SeqCst);
+    if old >= 0 {
+        // SAFETY: a previous run's write end, no longer used.
+        unsafe { libc::close(old) };
+    }
+    // SAFETY: a sigset_t filled by sigemptyset/sigaddset, then passed to
+    // pthread_sigmask; no other preconditions.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for sig in FORWARDED.iter().chain(&[libc::SIGCHLD]) {
+            set_handler(*sig)?;
+            libc::sigaddset(&mut set, *sig);
+        }
+        // Whoever started us may have blocked some (a launcher blocking
+        // SIGCHLD would leave us waiting for ever): ours must get through.
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+    }
+    Ok(r)
+}
+
+fn set_handler(sig: i32) -> io::Result<()> {
+    // SAFETY: a zeroed sigaction is valid; the handler is an extern "C" fn
+    // with the SA_SIGINFO signature; sigaction has no other preconditions.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_signal as *const () as libc::sighandler_t;
+        sa.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+        if sig == libc::SIGCHLD {
+            // Only ends matter; the child stopping is not our business.
+            sa.sa_flags |= libc::SA_NOCLDSTOP;
+        }
+        libc::sigemptyset(&mut sa.sa_mask);
+        if libc::sigaction(sig, &sa, std::ptr::null_mut()) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+fn is_job_stop(sig: i32) -> bool {
+    sig == libc::SIGTSTP || sig == libc::SIGTTIN || sig == libc::SIGTTOU
+}
+
+/// The handler: only async-signal-safe calls (kill, write, getpid, _exit)
+/// and atomics; errno is kept for the code it interrupted.
+extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    // SAFETY: errno() points at this thread's errno.
+    let saved = unsafe { *errno() };
+    // SAFETY: getpid has no preconditions.
+    if unsafe { libc::getpid() } == OUR_PID.load(Ordering::SeqCst) {
+        // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
+        let (code, sender) = unsafe {
+            if info.is_null() {
+                (0, 0)
+            } else {
+                ((*info).si_code, (*info).si_pid())
+            }
+        };
+        handle(sig, code, sender);
+    }
+    // SAFETY: as above.
+    unsafe { *errno() = saved };
+}
+
+fn handle(sig: i32, code: i32, sender: i32) {
+    if sig == libc::SIGCHLD {
+        let fd = WAKE_FD.load(Ordering::SeqCst);
+        // SAFETY: write(2) of one byte from a valid buffer; a full pipe
+        // (EAGAIN) already holds a wake-up.
+        unsafe { libc::write(fd, [0u8].as_ptr().cast(), 1) };
+        return;
+    }
+    let exit = EXIT_CODE.load(Ordering::SeqCst);
+    if exit >= 0 {
+        // The child is done: act as the default would, but end with the
+        // child's status.
+        if is_job_stop(sig) {
+            stop_self();
+        } else if sig != libc::SIGWINCH && sig != libc::SIGCONT {
+            // Not before a report being written is in the outbox.
+            crate::shutdown::exit_from_signal(exit);
+        }
+        return;
+    }
+    // The terminal driver sends with SI_KERNEL, to the whole group. Anything
+    // else (kill, sigqueue) is forwarded: a signal twice beats a signal lost.
+    let from_terminal = is_from_terminal(code);
+    if sig == libc::SIGINT && from_terminal {
+        USER_INTERRUPT.store(true, Ordering::SeqCst);
+    }
+    let child = CHILD.load(Ordering::SeqCst);
+    // A signal the child sent us must not bounce back to it.
+    if !from_terminal && sender != child {
+        if child > 0 {
+            forward(child, sig);
+        } else if child == 0 {
+            PENDING.fetch_or(1 << sig, Ordering::SeqCst);
+        }
+    }
+    if is_job_stop(sig) {
+        // The child has been told to stop (by us or by the terminal): now
+        // stop ourselves, so the shell sees the job stopped.
+        stop_self();
+    }
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn is_from_terminal(code: i32) -> bool {
+    code == libc::SI_KERNEL
+}
+
+/// Other systems do not mark the terminal's signals: forward everything.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn is_from_terminal(_code: i32) -> bool {
+    false
+}
+
+fn stop_self() {
+    // SAFETY: kill(2) on ourselves; we stop here until SIGCONT.
+    unsafe { libc::kill(libc::getpid(), libc::SIGSTOP) };
 }
 
 fn forward(pid: i32, sig: i32) {
@@ -324,6 +602,25 @@ fn forward(pid: i32, sig: i32) {
     unsafe {
         libc::kill(pid, sig);
     }
+}
+
+/// This thread's errno.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn errno() -> *mut libc::c_int {
+    // SAFETY: always valid for the calling thread.
+    unsafe { libc::__errno_location() }
+}
+
+#[cfg(any(target_os = "macos", target_os = "ios", target_os = "freebsd"))]
+fn errno() -> *mut libc::c_int {
+    // SAFETY: always valid for the calling thread.
+    unsafe { libc::__error() }
+}
+
+#[cfg(any(target_os = "netbsd", target_os = "openbsd"))]
+fn errno() -> *mut libc::c_int {
+    // SAFETY: always valid for the calling thread.
+    unsafe { libc::__errno() }
 }
 
 #[cfg(test)]

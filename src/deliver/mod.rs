@@ -13,7 +13,6 @@ pub mod toolbox;
 
 use std::cell::{OnceCell, RefCell};
 use std::path::Path;
-use std::sync::MutexGuard;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::destination::{self, Destination};
@@ -172,7 +171,7 @@ impl<'a> Dispatcher<'a> {
         consented: impl Fn(&Destination) -> bool,
         flooding: &Flooding<'_>,
         written_at: &str,
-        hold: MutexGuard<'static, ()>,
+        hold: crate::shutdown::Hold,
     ) -> Vec<(Destination, Fate)> {
         let mut fates: Vec<(Destination, Option<Fate>)> = Vec::new();
         let mut kept = Vec::new();
@@ -195,8 +194,8 @@ impl<'a> Dispatcher<'a> {
                     }
                 }
                 Verdict::Repeat { ago } => {
-                    eprintln!(
-                        "ect-run: same failure reported {}; not sent again (to {})",
+                    say!(
+                        "same failure reported {}; not sent again (to {})",
                         crate::flood::ago(ago),
                         route.dest
                     );
@@ -204,8 +203,8 @@ impl<'a> Dispatcher<'a> {
                     continue;
                 }
                 Verdict::Ceiling { max } => {
-                    eprintln!(
-                        "ect-run: {} has had its ceiling of {max} reports in 24 hours; this one is not sent (raise the config key max_reports_per_day to allow more)",
+                    say!(
+                        "{} has had its ceiling of {max} reports in 24 hours; this one is not sent (raise the config key max_reports_per_day to allow more)",
                         route.dest
                     );
                     fates.push((route.dest, Some(Fate::Ceiling(max))));
@@ -216,8 +215,8 @@ impl<'a> Dispatcher<'a> {
             match self.outbox.put(&entry) {
                 Ok(put) => {
                     for d in &put.dropped {
-                        eprintln!(
-                            "ect-run: the outbox holds at most {} reports: dropped the oldest ({d})",
+                        say!(
+                            "the outbox holds at most {} reports: dropped the oldest ({d})",
                             crate::outbox::MAX_REPORTS
                         );
                     }
@@ -226,18 +225,18 @@ impl<'a> Dispatcher<'a> {
                 }
                 Err(e) => {
                     // Cannot keep it: send it once, now.
-                    eprintln!("ect-run: cannot keep the report on disk ({e:#}); sending it once");
+                    say!("cannot keep the report on disk ({e:#}); sending it once");
                     let i = fates.len();
                     fates.push((route.dest.clone(), None));
                     let outcome = self.send(&route.dest, &entry, self.delivery.timeout);
                     fates[i].1 = Some(match outcome {
                         Outcome::Delivered { .. } => {
-                            eprintln!("ect-run: report delivered to {}.", route.dest);
+                            say!("report delivered to {}.", route.dest);
                             Fate::Delivered
                         }
                         other => {
                             let why = describe_unsent(&other);
-                            eprintln!("ect-run: report not delivered ({why}); it is lost");
+                            say!("report not delivered ({why}); it is lost");
                             Fate::Lost(why)
                         }
                     });
@@ -247,10 +246,10 @@ impl<'a> Dispatcher<'a> {
         drop(hold);
         for (i, path) in kept {
             let dest = fates[i].0.clone();
-            eprintln!("ect-run: reporting the failure to {dest}");
+            say!("reporting the failure to {dest}");
             let fate = if let Some(p) = self.pauses.get(&dest) {
-                eprintln!(
-                    "ect-run: report kept in {}: {}, so nothing is tried until {}; it will be sent by a later run or `ect-run --send-pending`",
+                say!(
+                    "report kept in {}: {}, so nothing is tried until {}; it will be sent by a later run or `ect-run --send-pending`",
                     self.outbox.dir().display(),
                     p.reason,
                     humantime::format_rfc3339_seconds(p.until)
@@ -270,9 +269,7 @@ impl<'a> Dispatcher<'a> {
                     },
                     // A concurrent `--send-pending` took it.
                     None => {
-                        eprintln!(
-                            "ect-run: report handed to another ect-run process sending reports"
-                        );
+                        say!("report handed to another ect-run process sending reports");
                         Fate::Kept("being sent by another ect-run process".into())
                     }
                 }
@@ -292,10 +289,7 @@ impl<'a> Dispatcher<'a> {
         let mut done = Flushed::default();
         let listing = self.outbox.list();
         for (path, why) in &listing.skipped {
-            eprintln!(
-                "ect-run: leaving {} alone in the outbox: {why}",
-                path.display()
-            );
+            say!("leaving {} alone in the outbox: {why}", path.display());
         }
         // Destinations not to be tried in this flush, by tag: their other
         // reports are counted without being opened.
@@ -318,20 +312,14 @@ impl<'a> Dispatcher<'a> {
             let entry = match claim.read() {
                 Ok(e) => e,
                 Err(why) => {
-                    eprintln!(
-                        "ect-run: leaving {} alone in the outbox: {why}",
-                        path.display()
-                    );
+                    say!("leaving {} alone in the outbox: {why}", path.display());
                     continue;
                 }
             };
             let dest = match entry.destination() {
                 Ok(d) => d,
                 Err(why) => {
-                    eprintln!(
-                        "ect-run: leaving {} alone in the outbox: {why}",
-                        path.display()
-                    );
+                    say!("leaving {} alone in the outbox: {why}", path.display());
                     continue;
                 }
             };
@@ -409,22 +397,22 @@ impl<'a> Dispatcher<'a> {
                 if own {
                     // The tracker's event id, to find the event there.
                     match entry.payload.get("event_id").and_then(|v| v.as_str()) {
-                        Some(id) => eprintln!("ect-run: report delivered to {dest} (event {id})."),
-                        None => eprintln!("ect-run: report delivered."),
+                        Some(id) => say!("report delivered to {dest} (event {id})."),
+                        None => say!("report delivered."),
                     }
                 }
                 Fate::Delivered
             }
             Outcome::Rejected { answer } => match claim.quarantine(&mut entry, &answer) {
                 Ok(to) => {
-                    eprintln!(
-                        "ect-run: {dest} refused a report ({answer}) and will not take it; it is set aside as {} (see `ect-run --status`)",
+                    say!(
+                        "{dest} refused a report ({answer}) and will not take it; it is set aside as {} (see `ect-run --status`)",
                         to.display()
                     );
                     Fate::Rejected(answer)
                 }
                 Err(e) => {
-                    eprintln!("ect-run: {dest} refused a report ({answer}); {e:#}");
+                    say!("{dest} refused a report ({answer}); {e:#}");
                     Fate::Kept(answer)
                 }
             },
@@ -434,8 +422,8 @@ impl<'a> Dispatcher<'a> {
                 if first {
                     self.redirect_said.borrow_mut().push(dest.clone());
                     let shown = crate::redact::ServerUrl::new(location.clone());
-                    eprintln!(
-                        "ect-run: {dest} redirects to {shown}; redirects are not followed, so nothing was sent there. The report is kept in {dir}; to send reports to {shown}, run `ect-run --consent --server-url {shown}`"
+                    say!(
+                        "{dest} redirects to {shown}; redirects are not followed, so nothing was sent there. The report is kept in {dir}; to send reports to {shown}, run `ect-run --consent --server-url {shown}`"
                     );
                 }
                 Fate::Redirected(location)
@@ -458,8 +446,8 @@ impl<'a> Dispatcher<'a> {
                     self.pauses.set(dest, until, why);
                 }
                 if own {
-                    eprintln!(
-                        "ect-run: report not delivered ({reason}); kept in {dir} and will be sent by the next run or `ect-run --send-pending`"
+                    say!(
+                        "report not delivered ({reason}); kept in {dir} and will be sent by the next run or `ect-run --send-pending`"
                     );
                 }
                 drop(claim);

@@ -139,14 +139,14 @@ fn bad_input_is_one_clear_line() {
         .assert()
         .code(2)
         .stderr(predicate::str::starts_with(
-            "ect-run: invalid --toolbox-pattern \"(\"",
+            "error: invalid value '(' for '--toolbox-pattern <REGEX>': unclosed group\n",
         ));
     env.cmd()
         .args(["--tail-size", "lots", "--", "true"])
         .assert()
         .code(2)
         .stderr(predicate::str::starts_with(
-            "ect-run: invalid --tail-size \"lots\"",
+            "error: invalid value 'lots' for '--tail-size <SIZE>': ",
         ));
 }
 

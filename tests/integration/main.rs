@@ -12,6 +12,7 @@ mod consent_pty;
 mod delivery;
 mod fixtures;
 mod flood;
+mod man;
 mod readme;
 mod report;
 mod sentry;

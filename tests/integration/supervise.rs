@@ -1,4 +1,5 @@
-//! ect-run as a transparent supervisor (issue #3): status, streams, signals.
+//! ect-run as a transparent supervisor (issues #3 and #12): status,
+//! streams, signals, orphans, and our own stderr failing.
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command as StdCommand, Stdio};
@@ -7,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use predicates::prelude::*;
 
-use crate::support::Env;
+use crate::support::server::TestServer;
+use crate::support::{Env, install_fake_toolbox, script};
 
 /// A spawnable ect-run, for the tests that talk to it while it runs.
 fn bin(env: &Env) -> StdCommand {
@@ -255,4 +257,282 @@ fn help_and_version() {
         .assert()
         .success()
         .stdout(format!("ect-run {}\n", env!("CARGO_PKG_VERSION")));
+}
+
+/// A child that says "ready PID", then one line per signal it gets (with
+/// os.write: print() in a handler may re-enter print's own buffer).
+const COUNTING_CHILD: &str = "import os, signal, sys, time\n\
+    def on(s, f):\n    os.write(1, b'got %d\\n' % s)\n\
+    for s in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM, signal.SIGWINCH, signal.SIGCONT):\n    signal.signal(s, on)\n\
+    print('ready %d' % os.getpid(), flush=True)\n\
+    while True:\n    time.sleep(1)\n";
+
+fn send(pid: u32, sig: i32) {
+    // SAFETY: kill(2) on a process this test started.
+    unsafe { libc::kill(pid as i32, sig) };
+}
+
+/// The state letter of a process (R, S, T, Z...), None once it is gone.
+fn proc_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(") ")?.1.chars().next()
+}
+
+fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Lines of a child's stdout, read on a thread so that a test fails
+/// instead of hanging when an orphan keeps the pipe open.
+struct Lines(mpsc::Receiver<String>);
+
+impl Lines {
+    fn new(out: impl Read + Send + 'static) -> Lines {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Lines(rx)
+    }
+
+    /// The next line; None at end of output or after 10 s.
+    fn next(&self) -> Option<String> {
+        self.0.recv_timeout(Duration::from_secs(10)).ok()
+    }
+}
+
+/// Kills a process this test started (a child ect-run may have orphaned)
+/// when the test ends, however it ends.
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if matches!(proc_state(self.0), Some(s) if s != 'Z') {
+            send(self.0, libc::SIGKILL);
+        }
+    }
+}
+
+/// Every catchable signal sent to ect-run alone reaches the child exactly
+/// once; the job-control ones stop the child and ect-run, and SIGCONT
+/// continues both.
+#[test]
+fn every_signal_is_forwarded_once() {
+    let env = Env::new();
+    let mut ect = bin(&env)
+        .args(["--", "python3", "-c", COUNTING_CHILD])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ect_guard = KillOnDrop(ect.id());
+    let out = Lines::new(ect.stdout.take().unwrap());
+    let ready = out.next().expect("the child did not start");
+    let child: u32 = ready.strip_prefix("ready ").unwrap().parse().unwrap();
+    let _child_guard = KillOnDrop(child);
+    for sig in [
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+        libc::SIGALRM,
+        libc::SIGWINCH,
+        libc::SIGCONT,
+    ] {
+        send(ect.id(), sig);
+        assert_eq!(out.next(), Some(format!("got {sig}")), "signal {sig}");
+    }
+    for sig in [libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU] {
+        send(ect.id(), sig);
+        let mut status = 0;
+        // SAFETY: waitpid on our own child, reporting stops too.
+        let r = unsafe { libc::waitpid(ect.id() as i32, &mut status, libc::WUNTRACED) };
+        assert_eq!(r, ect.id() as i32);
+        assert!(
+            libc::WIFSTOPPED(status),
+            "signal {sig}: ect-run not stopped"
+        );
+        wait_until("the child is stopped", || proc_state(child) == Some('T'));
+        send(ect.id(), libc::SIGCONT);
+        assert_eq!(
+            out.next(),
+            Some(format!("got {}", libc::SIGCONT)),
+            "after {sig}"
+        );
+        assert_ne!(proc_state(child), Some('T'));
+    }
+    send(ect.id(), libc::SIGTERM);
+    let status = ect.wait().unwrap();
+    assert_eq!(status.code(), Some(128 + libc::SIGTERM));
+    assert_eq!(out.next(), None, "a signal arrived twice");
+}
+
+/// `kill -9` of ect-run takes the child with it.
+#[cfg(target_os = "linux")]
+#[test]
+fn child_dies_with_killed_supervisor() {
+    let env = Env::new();
+    let mut ect = bin(&env)
+        .args(["--", "sh", "-c", "echo $$; exec sleep 30"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let line = Lines::new(ect.stdout.take().unwrap()).next();
+    let child: u32 = line.expect("the child did not start").parse().unwrap();
+    let _child_guard = KillOnDrop(child);
+    assert!(proc_state(child).is_some());
+    ect.kill().unwrap(); // SIGKILL
+    ect.wait().unwrap();
+    // Gone, or a zombie left for an init that does not reap: not running.
+    wait_until("the child is gone", || {
+        matches!(proc_state(child), None | Some('Z'))
+    });
+}
+
+/// As PID 1 (a container's init), ect-run reaps the orphans the kernel
+/// hands it while the child runs, and still returns the child's status.
+#[cfg(target_os = "linux")]
+#[test]
+fn pid_1_reaps_orphans() {
+    let probe = StdCommand::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc", "true"])
+        .stderr(Stdio::null())
+        .status();
+    if !probe.is_ok_and(|s| s.success()) {
+        println!("skipped: `unshare --pid --fork --mount-proc` is not available here");
+        return;
+    }
+    // The orphan: a `sleep` whose parent (a subshell) exits at once. Its
+    // pid stays in /proc while it is a zombie, so it is gone only if reaped.
+    let job = "p=$( sleep 0.1 >/dev/null 2>&1 & echo $! ); i=0; \
+        while [ -e /proc/$p ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done; \
+        if [ -e /proc/$p ]; then echo \"orphan $p not reaped: $(cat /proc/$p/stat)\" >&2; exit 8; fi; \
+        [ $$ = 2 ] || { echo \"child is pid $$, not 2\" >&2; exit 9; }; exit 7";
+    let env = Env::new();
+    let out = StdCommand::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc"])
+        .arg(assert_cmd::cargo::cargo_bin("ect-run"))
+        .args(["--", "sh", "-c", job])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", env.path())
+        .env("DO_NOT_TRACK", "1")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A background process that keeps the child's stderr: ect-run returns at
+/// once, and the process's later writes still reach the original stderr.
+#[test]
+fn background_process_keeps_its_stderr() {
+    let env = Env::new();
+    let err_path = env.path().join("stderr.txt");
+    let go = env.path().join("returned");
+    let wrote = env.path().join("wrote");
+    let job = format!(
+        "( while [ ! -e '{go}' ]; do sleep 0.02; done; sleep 2; echo late line >&2 && touch '{wrote}' ) & \
+         echo early line >&2; exit 3",
+        go = go.display(),
+        wrote = wrote.display()
+    );
+    let start = Instant::now();
+    let status = bin(&env)
+        .args(["--", "sh", "-c", &job])
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .status()
+        .unwrap();
+    let took = start.elapsed();
+    std::fs::write(&go, "").unwrap();
+    assert_eq!(status.code(), Some(3));
+    // The writer waits 2 s after we returned; we must not have waited for
+    // it (5x margin).
+    assert!(
+        took * 5 < Duration::from_secs(2),
+        "ect-run waited for the background process: {took:?}"
+    );
+    wait_until("the background line is written", || wrote.exists());
+    let text = std::fs::read_to_string(&err_path).unwrap();
+    assert_eq!(text, "early line\nlate line\n");
+}
+
+const TOOLBOX_FAILURE: &str = "from esa_climate_toolbox.util.reporting import FailureReporter\n\
+    FailureReporter.raise_error()\n";
+
+/// ect-run's own stderr a broken pipe (`2>&1 | head -c 1`) or closed
+/// (`2>&-`): the status is the command's, and the report still arrives.
+#[test]
+fn broken_or_closed_stderr_keeps_status_and_report() {
+    for redirect in ["2>&1 | head -c 1", "2>&-"] {
+        let server = TestServer::start();
+        let env = Env::new();
+        let site = install_fake_toolbox(&env);
+        let job = script(&env, "job.py", TOOLBOX_FAILURE);
+        env.consent_to(&server.url());
+        let ect = env.std_cmd();
+        let vars: Vec<_> = ect
+            .get_envs()
+            .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned())))
+            .collect();
+        let line = format!("\"$@\" {redirect}; exit ${{PIPESTATUS[0]}}");
+        let out = StdCommand::new("bash")
+            .args(["-c", &line, "bash"])
+            .arg(ect.get_program())
+            .args(["--", "python3"])
+            .arg(&job)
+            .env_clear()
+            .envs(vars)
+            .env("PYTHONPATH", &site)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{redirect}: {out:?}");
+        let reqs = server.wait_for_requests(1, Duration::from_secs(10));
+        assert_eq!(reqs.len(), 1, "{redirect}: no report arrived");
+        assert!(
+            String::from_utf8_lossy(&reqs[0].body).contains(crate::support::TEST_MESSAGE),
+            "{redirect}"
+        );
+    }
+}
+
+/// Started with SIGCHLD and SIGTERM blocked (some launchers do): ect-run
+/// still learns that the child ended (here after closing its stderr, so
+/// only SIGCHLD can tell), and still forwards.
+#[test]
+fn inherited_blocked_signals_are_unblocked() {
+    let env = Env::new();
+    let ect = assert_cmd::cargo::cargo_bin("ect-run");
+    let launcher = "import os, signal, sys\n\
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD, signal.SIGTERM})\n\
+        os.execv(sys.argv[1], sys.argv[1:])\n";
+    let mut child = StdCommand::new("python3")
+        .args(["-c", launcher])
+        .arg(&ect)
+        .args(["--", "sh", "-c", "exec 2>&-; sleep 0.2; exit 4"])
+        .env("DO_NOT_TRACK", "1")
+        .env("HOME", env.path())
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _guard = KillOnDrop(child.id());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let code = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s.code();
+        }
+        assert!(Instant::now() < deadline, "ect-run never saw its child end");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(code, Some(4));
 }
