@@ -13,17 +13,19 @@
 //! (`rules.toml`, from gitleaks and detect-secrets; see there). Every rule
 //! runs over the original text and marks byte ranges; the ranges are merged
 //! and replaced in one pass, so one rule's mask cannot hide or break what
-//! another must see. The work is linear in the input: a `RegexSet` pass
-//! picks the rules that match at all (the `regex` crate guarantees linear
-//! time), then only those run, plus a linear scan for high-entropy runs and
-//! literal searches for the home directory and the names.
+//! another must see. The work is linear in the input: one Aho-Corasick pass
+//! for the rules' keywords picks the few rules worth running (as gitleaks
+//! does), each of those is one pass of a `regex` (linear by that crate's
+//! guarantee), then one scan for high-entropy runs and literal searches for
+//! the home directory and the names.
 //!
 //! Pure: no I/O except in [`Scrubber::from_env`].
 
 use std::collections::HashSet;
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 
-use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
+use aho_corasick::AhoCorasick;
+use regex::bytes::{Regex, RegexBuilder};
 use serde::Deserialize;
 
 const MASK: &str = "***";
@@ -70,11 +72,12 @@ struct Words {
 struct TokenRule {
     id: String,
     regex: String,
+    keywords: Vec<String>,
     #[cfg_attr(not(test), allow(dead_code))]
     example: String,
 }
 
-/// What a matched pattern of the set is.
+/// What a rule's match means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Rule {
     Token,
@@ -92,12 +95,68 @@ struct Rules {
     entropy: Entropy,
     whole_line: Vec<String>,
     ordinary: HashSet<String>,
-    /// Parallel to the patterns of `set`.
-    regexes: Vec<Regex>,
+    /// The rules' patterns, each compiled when it is first needed (most
+    /// never are in a given run).
+    patterns: Vec<String>,
+    regexes: Vec<OnceLock<Regex>>,
     kinds: Vec<Rule>,
     #[cfg_attr(not(test), allow(dead_code))]
     token_ids: Vec<String>,
-    set: RegexSet,
+    /// Every rule's keywords, in any case: a rule runs only on text that
+    /// holds one of its keywords (as gitleaks does).
+    keywords: AhoCorasick,
+    /// The rules (bits) each keyword stands for.
+    keyword_rules: Vec<u128>,
+    ipv4: usize,
+    ipv6: usize,
+    email: usize,
+}
+
+impl Rules {
+    fn regex(&self, i: usize) -> &Regex {
+        self.regexes[i].get_or_init(|| ascii_regex(&self.patterns[i]))
+    }
+
+    /// The rules that may match `text`: those with a keyword in it, and
+    /// those whose characters it holds enough of (`seen`).
+    fn candidates(&self, text: &[u8], seen: Seen) -> impl Iterator<Item = usize> + use<> {
+        let mut bits: u128 = 0;
+        // The longest keyword starting at each position where one starts:
+        // resuming one byte after a match's start (not after its end)
+        // finds keywords that overlap it. Linear: each search skips ahead
+        // with the automaton's prefilter, and re-reads at most the longest
+        // keyword's length.
+        let mut at = 0;
+        while let Some(m) = self
+            .keywords
+            .find(aho_corasick::Input::new(text).span(at..text.len()))
+        {
+            bits |= self.keyword_rules[m.pattern().as_usize()];
+            at = m.start() + 1;
+        }
+        if seen.dots >= 3 {
+            bits |= 1 << self.ipv4;
+        }
+        if seen.colons >= 7 || (seen.colons >= 2 && memchr::memmem::find(text, b"::").is_some()) {
+            bits |= 1 << self.ipv6;
+        }
+        if seen.at {
+            bits |= 1 << self.email;
+        }
+        std::iter::from_fn(move || {
+            let i = bits.trailing_zeros();
+            bits &= bits.wrapping_sub(1);
+            (i < 128).then_some(i as usize)
+        })
+    }
+}
+
+/// Characters counted while scanning a text for high-entropy runs.
+#[derive(Debug, Default, Clone, Copy)]
+struct Seen {
+    dots: usize,
+    colons: usize,
+    at: bool,
 }
 
 fn ascii_regex(pattern: &str) -> Regex {
@@ -183,21 +242,92 @@ static RULES: LazyLock<Rules> = LazyLock::new(|| {
     let mut patterns: Vec<String> = Vec::new();
     let mut kinds = Vec::new();
     let mut token_ids = Vec::new();
+    let mut keyword_lists: Vec<Vec<String>> = Vec::new();
     for t in &file.token {
         patterns.push(t.regex.clone());
         kinds.push(Rule::Token);
         token_ids.push(t.id.clone());
+        keyword_lists.push(t.keywords.clone());
     }
+    // Keys shorter than 3 letters (`pw`) as they stand before a value.
+    let key_words: Vec<String> = file
+        .keys
+        .anywhere
+        .iter()
+        .chain(&file.keys.segment)
+        .flat_map(|k| {
+            if k.len() >= 3 {
+                vec![k.clone()]
+            } else {
+                ["=", ":", "\"", "'", " ", "\t", "\\"]
+                    .iter()
+                    .map(|after| format!("{k}{after}"))
+                    .collect()
+            }
+        })
+        .collect();
     for (kind, p) in fixed {
         patterns.push(p);
         kinds.push(kind);
+        keyword_lists.push(match kind {
+            Rule::KeyValue | Rule::DashKey => key_words.clone(),
+            Rule::UrlCredentials => vec!["://".into()],
+            Rule::Email => vec![],
+            Rule::Bearer => vec!["bearer".into()],
+            Rule::Basic => vec!["basic".into()],
+            // Checked by counting separators instead (see `candidates`).
+            Rule::Ipv4 | Rule::Ipv6 | Rule::Token => vec![],
+        });
     }
-    let set = RegexSetBuilder::new(&patterns)
-        .unicode(false)
-        .size_limit(64 << 20)
-        .dfa_size_limit(64 << 20)
-        .build()
-        .expect("scrub rules form a valid set");
+    assert!(
+        patterns.len() <= 128,
+        "more scrub rules than bits in a u128"
+    );
+    for list in &keyword_lists {
+        for w in list {
+            assert!(w.len() >= 3, "scrub keyword {w:?} is shorter than 3 bytes");
+        }
+    }
+    let mut words: Vec<String> = Vec::new();
+    let mut keyword_rules: Vec<u128> = Vec::new();
+    for (rule, list) in keyword_lists.iter().enumerate() {
+        for w in list {
+            let w = w.to_ascii_lowercase();
+            let id = match words.iter().position(|x| *x == w) {
+                Some(id) => id,
+                None => {
+                    words.push(w);
+                    keyword_rules.push(0);
+                    words.len() - 1
+                }
+            };
+            keyword_rules[id] |= 1 << rule;
+        }
+    }
+    // A keyword found stands for the rules of every keyword it starts with
+    // too: the search below reports the longest keyword at each position.
+    let own = keyword_rules.clone();
+    for (k, word) in words.iter().enumerate() {
+        for (j, other) in words.iter().enumerate() {
+            if word.starts_with(other.as_str()) {
+                keyword_rules[k] |= own[j];
+            }
+        }
+    }
+    let keywords = AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+        // Report strings are short: a DFA (one table look-up a byte) beats
+        // a prefilter that needs a long haystack to pay off.
+        .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+        .build(&words)
+        .expect("scrub keywords");
+    let kinds_index = |k: Rule| kinds.iter().position(|x| *x == k).unwrap_or(0);
+    let (ipv4, ipv6, email) = (
+        kinds_index(Rule::Ipv4),
+        kinds_index(Rule::Ipv6),
+        kinds_index(Rule::Email),
+    );
     Rules {
         entropy: file.entropy,
         whole_line: file.keys.whole_line,
@@ -207,18 +337,22 @@ static RULES: LazyLock<Rules> = LazyLock::new(|| {
             .iter()
             .map(|w| w.to_lowercase())
             .collect(),
-        regexes: patterns.iter().map(|p| ascii_regex(p)).collect(),
+        regexes: patterns.iter().map(|_| OnceLock::new()).collect(),
+        patterns,
         kinds,
         token_ids,
-        set,
+        keywords,
+        keyword_rules,
+        ipv4,
+        ipv6,
+        email,
     }
 });
 
 /// A name to mask where it names the user or the machine.
 #[derive(Debug, Clone)]
 struct Name {
-    /// Finds the name in any case.
-    find: Regex,
+    lower: String,
     /// Also an ordinary word or path segment: masked only in the places
     /// that name a user or a machine.
     ordinary: bool,
@@ -239,11 +373,8 @@ impl Name {
         }
         let lower = name.to_lowercase();
         let ordinary = name.chars().count() < 3 || RULES.ordinary.contains(&lower);
-        let find = RegexBuilder::new(&format!("(?i){}", regex::escape(name)))
-            .build()
-            .ok()?;
         Some(Name {
-            find,
+            lower,
             ordinary,
             kind,
         })
@@ -255,10 +386,13 @@ impl Name {
 /// report.
 #[derive(Debug, Clone, Default)]
 pub struct Scrubber {
-    home: Option<String>,
+    home: Option<memchr::memmem::Finder<'static>>,
     /// The parent of `$HOME`, lower-cased: one more home-directory root.
     home_parent: Option<String>,
+    /// Longest first, so that a host's full name wins over its first part.
     names: Vec<Name>,
+    /// Finds any of `names`, in any case, in one pass.
+    find_names: Option<Regex>,
     /// Only for measuring what scrubbing costs (the benchmark).
     disabled: bool,
 }
@@ -297,11 +431,28 @@ impl Scrubber {
             .into_iter()
             .collect();
         Scrubber {
-            home,
+            home: home.map(|h| memchr::memmem::Finder::new(h.as_bytes()).into_owned()),
             home_parent,
             names,
+            find_names: None,
             disabled: false,
         }
+        .with_names_found()
+    }
+
+    fn with_names_found(mut self) -> Scrubber {
+        self.names.sort_by_key(|n| std::cmp::Reverse(n.lower.len()));
+        self.names.dedup_by(|a, b| a.lower == b.lower);
+        let alternatives: Vec<String> =
+            self.names.iter().map(|n| regex::escape(&n.lower)).collect();
+        self.find_names = (!alternatives.is_empty())
+            .then(|| {
+                RegexBuilder::new(&format!("(?i){}", alternatives.join("|")))
+                    .build()
+                    .ok()
+            })
+            .flatten();
+        self
     }
 
     /// Also masks the machine's host name `host` (and its first label, for
@@ -312,7 +463,7 @@ impl Scrubber {
         if let Some((short, _)) = host.split_once('.') {
             self.names.extend(Name::new(short, NameKind::Host));
         }
-        self
+        self.with_names_found()
     }
 
     /// A scrubber that masks nothing, to measure the cost of scrubbing
@@ -332,74 +483,72 @@ impl Scrubber {
         let mut spans = Spans::default();
         let rules = &*RULES;
         let bytes = text.as_bytes();
-        for i in rules.set.matches(bytes).iter() {
+        let seen = entropy_spans(&rules.entropy, bytes, &mut spans);
+        for i in rules.candidates(bytes, seen) {
             rule_spans(rules, i, text, &mut spans);
         }
-        entropy_spans(&rules.entropy, bytes, &mut spans);
         if let Some(home) = &self.home {
-            self.home_spans(home, text, &mut spans);
+            home_spans(home, text, &mut spans);
         }
-        for name in &self.names {
-            self.name_spans(name, text, &mut spans);
+        if let Some(find) = &self.find_names {
+            for m in find.find_iter(bytes) {
+                self.name_span(m.start(), m.end(), text, &mut spans);
+            }
         }
         spans.apply(text)
     }
 
-    /// The home directory where a path starts with it: at the start, or
-    /// after something that cannot be part of a path (`/data/root/cci` is
-    /// not `$HOME=/root`), and followed by a separator or the path's end.
-    fn home_spans(&self, home: &str, text: &str, spans: &mut Spans) {
-        for (i, _) in text.match_indices(home) {
-            let end = i + home.len();
-            let before = text[..i].chars().next_back();
-            let after = text[end..].chars().next();
-            if before.is_none_or(|c| !is_path_char(c) && c != '/' && c != '\\')
-                && after.is_none_or(|c| !is_name_char(c))
-            {
-                spans.push(i, end, HOME_MASK);
-            }
+    /// The name found at `s..e`, if it names the user or the machine here.
+    fn name_span(&self, s: usize, e: usize, text: &str, spans: &mut Spans) {
+        if !text.is_char_boundary(s) || !text.is_char_boundary(e) {
+            return;
         }
-    }
-
-    fn name_spans(&self, name: &Name, text: &str, spans: &mut Spans) {
-        let mask = match name.kind {
-            NameKind::User => USER_MASK,
-            NameKind::Host => HOST_MASK,
+        let found = &text[s..e];
+        let is = |n: &&Name| {
+            if found.is_ascii() {
+                n.lower.eq_ignore_ascii_case(found)
+            } else {
+                n.lower == found.to_lowercase()
+            }
         };
-        for m in name.find.find_iter(text.as_bytes()) {
-            let (s, e) = (m.start(), m.end());
-            if !text.is_char_boundary(s) || !text.is_char_boundary(e) {
-                continue;
+        // Case folding may pair up characters that lower-casing does not:
+        // such a match is taken for the user's name, to be safe.
+        let (kind, ordinary) = self
+            .names
+            .iter()
+            .find(is)
+            .map_or((NameKind::User, false), |n| (n.kind, n.ordinary));
+        let before = text[..s].chars().next_back();
+        let after = text[e..].chars().next();
+        let whole = match kind {
+            // `alice_2024`, `Alice:`, `run-alice` but not `malice`.
+            NameKind::User => {
+                before.is_none_or(|c| !c.is_alphabetic())
+                    && after.is_none_or(|c| !c.is_alphabetic())
             }
-            let before = text[..s].chars().next_back();
-            let after = text[e..].chars().next();
-            let whole = match name.kind {
-                // `alice_2024`, `Alice:`, `run-alice` but not `malice`.
-                NameKind::User => {
-                    before.is_none_or(|c| !c.is_alphabetic())
-                        && after.is_none_or(|c| !c.is_alphabetic())
-                }
-                NameKind::Host => {
-                    before.is_none_or(|c| !c.is_alphanumeric() && c != '-')
-                        && after.is_none_or(|c| !c.is_alphanumeric() && c != '-')
-                }
+            NameKind::Host => {
+                before.is_none_or(|c| !c.is_alphanumeric() && c != '-')
+                    && after.is_none_or(|c| !c.is_alphanumeric() && c != '-')
+            }
+        };
+        if !whole {
+            return;
+        }
+        let names_it = match kind {
+            NameKind::User => {
+                (after == Some('@') && before.is_none_or(|c| !is_path_char(c)))
+                    || (self.under_home_root(&text[..s]) && after.is_none_or(|c| !is_path_char(c)))
+            }
+            NameKind::Host => {
+                before == Some('@') || text[..s].ends_with("//") || before == Some('\\')
+            }
+        };
+        if !ordinary || names_it {
+            let mask = match kind {
+                NameKind::User => USER_MASK,
+                NameKind::Host => HOST_MASK,
             };
-            if !whole {
-                continue;
-            }
-            let names_it = match name.kind {
-                NameKind::User => {
-                    (after == Some('@') && before.is_none_or(|c| !is_path_char(c)))
-                        || (self.under_home_root(&text[..s])
-                            && after.is_none_or(|c| !is_path_char(c)))
-                }
-                NameKind::Host => {
-                    before == Some('@') || text[..s].ends_with("//") || before == Some('\\')
-                }
-            };
-            if !name.ordinary || names_it {
-                spans.push(s, e, mask);
-            }
+            spans.push(s, e, mask);
         }
     }
 
@@ -410,29 +559,58 @@ impl Scrubber {
         let Some(rest) = before.strip_suffix(['/', '\\']) else {
             return false;
         };
-        let lower = rest.to_lowercase();
+        let rest = rest.as_bytes();
         let roots = HOME_ROOTS
             .iter()
             .copied()
             .chain(self.home_parent.as_deref());
         for root in roots {
-            let Some(head) = lower.strip_suffix(root).or_else(|| {
-                // `C:\Users`, `c:/users`
-                let win = root.replace('/', "\\");
-                lower.strip_suffix(win.as_str())
-            }) else {
+            let root = root.as_bytes();
+            // Either separator (`C:\Users`, `c:/users`), in any case; only
+            // the end is looked at, so this stays linear.
+            let Some(head_len) = rest.len().checked_sub(root.len()) else {
                 continue;
             };
+            let same = rest[head_len..]
+                .iter()
+                .zip(root)
+                .all(|(a, b)| a.eq_ignore_ascii_case(b) || (*b == b'/' && *a == b'\\'));
+            if !same {
+                continue;
+            }
+            let head = &rest[..head_len];
             // A drive letter in front of a Windows root.
-            let head = match head.as_bytes() {
-                [.., d, b':'] if d.is_ascii_alphabetic() => &head[..head.len() - 2],
+            let head = match head {
+                [h @ .., d, b':'] if d.is_ascii_alphabetic() => h,
                 _ => head,
             };
-            if head.chars().next_back().is_none_or(|c| !is_path_char(c)) {
+            // The root starts a path: nothing of a name right before it.
+            let before_root = head.last().map(|&b| b as char);
+            if before_root.is_none_or(|c| c.is_ascii() && !is_path_char(c)) {
                 return true;
             }
         }
         false
+    }
+}
+
+/// The home directory where a path starts with it: at the start, or after
+/// something that cannot be part of a path (`/data/root/cci` is not
+/// `$HOME=/root`), and followed by a separator or the path's end.
+fn home_spans(home: &memchr::memmem::Finder<'_>, text: &str, spans: &mut Spans) {
+    let len = home.needle().len();
+    for i in home.find_iter(text.as_bytes()) {
+        let end = i + len;
+        if !text.is_char_boundary(i) || !text.is_char_boundary(end) {
+            continue;
+        }
+        let before = text[..i].chars().next_back();
+        let after = text[end..].chars().next();
+        if before.is_none_or(|c| !is_path_char(c) && c != '/' && c != '\\')
+            && after.is_none_or(|c| !is_name_char(c))
+        {
+            spans.push(i, end, HOME_MASK);
+        }
     }
 }
 
@@ -446,9 +624,9 @@ fn is_path_char(c: char) -> bool {
     is_name_char(c) || c == '~'
 }
 
-/// Spans of set pattern `i` in `text`.
+/// Spans of rule `i` in `text`.
 fn rule_spans(rules: &Rules, i: usize, text: &str, spans: &mut Spans) {
-    let re = &rules.regexes[i];
+    let re = rules.regex(i);
     let bytes = text.as_bytes();
     match rules.kinds[i] {
         Rule::Token | Rule::UrlCredentials | Rule::Bearer => {
@@ -615,18 +793,50 @@ fn is_private_v6(a: &std::net::Ipv6Addr) -> bool {
     (s[0] & 0xfe00) == 0xfc00 || (s[0] & 0xffc0) == 0xfe80
 }
 
+const B64: u8 = 1;
+const DOT: u8 = 2;
+const COLON: u8 = 4;
+const AT: u8 = 8;
+
+/// What each byte is, for the one scan over a text: base64 (standard and
+/// URL-safe), or a separator an address needs.
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = if c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=' | b'_' | b'-') {
+            B64
+        } else if c == b'.' {
+            DOT
+        } else if c == b':' {
+            COLON
+        } else if c == b'@' {
+            AT
+        } else {
+            0
+        };
+        b += 1;
+    }
+    t
+};
+
 /// Long runs of base64 or hex characters that look random (detect-secrets'
 /// Shannon-entropy test), except paths.
-fn entropy_spans(limits: &Entropy, bytes: &[u8], spans: &mut Spans) {
-    let is_b64 = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'_' | b'-');
+fn entropy_spans(limits: &Entropy, bytes: &[u8], spans: &mut Spans) -> Seen {
+    let mut seen = Seen::default();
     let mut i = 0;
     while i < bytes.len() {
-        if !is_b64(bytes[i]) {
+        let class = CLASS[bytes[i] as usize];
+        if class & B64 == 0 {
+            seen.dots += usize::from(class & DOT != 0);
+            seen.colons += usize::from(class & COLON != 0);
+            seen.at |= class & AT != 0;
             i += 1;
             continue;
         }
         let start = i;
-        while i < bytes.len() && is_b64(bytes[i]) {
+        while i < bytes.len() && CLASS[bytes[i] as usize] & B64 != 0 {
             i += 1;
         }
         let run = &bytes[start..i];
@@ -673,6 +883,7 @@ fn entropy_spans(limits: &Entropy, bytes: &[u8], spans: &mut Spans) {
             base64_span(limits, s, &bytes[s..e], spans);
         }
     }
+    seen
 }
 
 /// A path segment that reads as a name: `site-packages`, `python311`,

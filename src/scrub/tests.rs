@@ -14,12 +14,19 @@ fn rules_compile_and_each_token_rule_fires_on_its_example() {
     for t in &file.token {
         let out = s.scrub(&t.example);
         assert!(
-            RULES.regexes[RULES.token_ids.iter().position(|id| *id == t.id).unwrap()]
+            RULES
+                .regex(RULES.token_ids.iter().position(|id| *id == t.id).unwrap())
                 .is_match(t.example.as_bytes()),
             "rule {} does not match its example",
             t.id
         );
         assert!(out.contains(MASK), "{}: {out}", t.id);
+        let lower = t.example.to_ascii_lowercase();
+        assert!(
+            t.keywords.iter().any(|k| lower.contains(k.as_str())),
+            "{}: no keyword in the example",
+            t.id
+        );
     }
 }
 
@@ -190,4 +197,17 @@ fn non_ascii_text_is_kept_whole() {
         "<user>: ü password=*** x"
     );
     assert_eq!(s.scrub("température ≥ 300 K"), "température ≥ 300 K");
+}
+
+#[test]
+fn a_private_key_cut_short_is_masked_as_far_as_it_goes() {
+    let s = Scrubber::new(None, None);
+    assert_eq!(
+        s.scrub("a\n-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nsee the log"),
+        "a\n***\nsee the log"
+    );
+    assert_eq!(
+        s.scrub("-----BEGIN EC PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,0123\n\nMHcCAQEEIIrYSSNQFaA2Hwf1duRSxKtLYX5CB04fSeQ6tF1aY/PuoAoGCCqGSM49\n-----END EC PRIVATE KEY----- done"),
+        "*** done"
+    );
 }

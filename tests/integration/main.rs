@@ -11,4 +11,5 @@ mod completions;
 mod consent_pty;
 mod fixtures;
 mod report;
+mod scrub;
 mod supervise;
