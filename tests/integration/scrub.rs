@@ -297,3 +297,39 @@ fn useful_strings_come_through_unchanged() {
         }
     }
 }
+
+/// The report's 8 KiB message cut comes after scrubbing: a token straddling
+/// it is masked whole, not cut into a part that leaks.
+#[test]
+fn the_message_cut_leaves_no_part_of_a_secret() {
+    let mut setup = Setup::new();
+    let token = "ghp_0123456789abcdefghijABCDEFGHIJ012345";
+    let padding = "data ".repeat(8180 / 5);
+    // Long enough to be cut after scrubbing too; the token straddles the
+    // cut of the unscrubbed text.
+    let message = format!("{padding}{token} {padding}");
+    let frame = format!(
+        "  File \"{}\", line 1, in step_1\n    {}\n",
+        path_form("x"),
+        source_form("x")
+    );
+    let b = Batch {
+        text: format!("Traceback (most recent call last):\n{frame}ValueError: {message}\n"),
+        message,
+        frames: vec![frame],
+        markers: vec![],
+    };
+    for report in setup.reports(&b, "1.7.2") {
+        let instance = report["exception-instance"].as_str().unwrap();
+        assert!(
+            instance.contains("omitted by ect-run"),
+            "{}",
+            &instance[instance.len() - 200..]
+        );
+        assert!(
+            !instance.contains("ghp_") && !instance.contains("0123456789"),
+            "{}",
+            &instance[instance.len() - 200..]
+        );
+    }
+}
