@@ -15,5 +15,6 @@ mod flood;
 mod man;
 mod readme;
 mod report;
+mod scrub;
 mod sentry;
 mod supervise;

@@ -4,6 +4,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod bugsink;
+pub mod scrub_table;
 pub mod server;
 
 use std::path::{Path, PathBuf};
