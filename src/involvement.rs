@@ -168,13 +168,10 @@ mod tests {
             kind,
             exception: Exception {
                 class: "X".into(),
-                message: String::new(),
                 frames,
+                ..Exception::default()
             },
-            causes: vec![],
-            location: None,
-            thread: None,
-            start: 0,
+            ..Failure::default()
         }
     }
 

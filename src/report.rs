@@ -296,11 +296,9 @@ mod tests {
                         ..Frame::default()
                     })
                     .collect(),
+                ..Exception::default()
             },
-            causes: vec![],
-            location: None,
-            thread: None,
-            start: 0,
+            ..Failure::default()
         }
     }
 

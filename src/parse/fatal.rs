@@ -19,7 +19,13 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::{Exception, Failure, Frame, Kind, number};
+use super::{Exception, Failure, Format, Frame, Input, Kind, number, refine_nothing, tick};
+
+pub(super) const FORMAT: Format = Format {
+    name: "faulthandler",
+    find,
+    refine: refine_nothing,
+};
 
 const PREFIX: &str = "Fatal Python error: ";
 /// What faulthandler prints instead on Windows (`faulthandler_exc_handler`).
@@ -33,14 +39,16 @@ static FRAME: LazyLock<Regex> = LazyLock::new(|| {
         .expect("valid regex")
 });
 static THREAD: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(?P<which>Current thread|Thread|Stack)\b.*\(most recent call first\):$")
+    Regex::new(r"^(?P<which>Current thread|Thread|Stack|Traceback)\b.*\(most recent call first\):$")
         .expect("valid regex")
 });
 
-pub(super) fn parse(lines: &[String]) -> Vec<Failure> {
+fn find(input: Input<'_>) -> Vec<Failure> {
+    let lines = input.lines;
     let mut out = Vec::new();
     let mut i = 0;
     while i < lines.len() {
+        tick(1);
         let (class, message) = if let Some(m) = lines[i].strip_prefix(PREFIX) {
             ("Fatal Python error", m)
         } else if let Some(m) = lines[i].strip_prefix(WINDOWS_PREFIX) {
@@ -58,11 +66,14 @@ pub(super) fn parse(lines: &[String]) -> Vec<Failure> {
         let mut stack: Vec<Frame> = Vec::new();
         let end = lines.len().min(i + MAX_DUMP_LINES);
         while i < end {
-            let line = lines[i].trim_end();
+            tick(2);
+            let line = lines[i];
             if let Some(c) = THREAD.captures(line) {
                 in_current = Some(match &c["which"] {
                     "Current thread" => true,
-                    "Stack" => {
+                    // `Traceback (most recent call first):` is what
+                    // faulthandler printed before Python 3.3.
+                    "Stack" | "Traceback" => {
                         stack.clear();
                         true
                     }
@@ -101,11 +112,11 @@ pub(super) fn parse(lines: &[String]) -> Vec<Failure> {
                 class: class.to_string(),
                 message: message.trim_end().to_string(),
                 frames: current,
+                ..Exception::default()
             },
-            causes: Vec::new(),
-            location: None,
-            thread: None,
             start,
+            end: i,
+            ..Failure::default()
         });
     }
     out
@@ -115,6 +126,13 @@ pub(super) fn parse(lines: &[String]) -> Vec<Failure> {
 mod tests {
     use super::*;
     use crate::parse::test_lines as lines;
+
+    fn parse(lines: &[&str]) -> Vec<Failure> {
+        find(Input {
+            lines,
+            truncated: false,
+        })
+    }
 
     #[test]
     fn windows_dump() {
