@@ -56,7 +56,8 @@ fn json_for_a_toolbox_traceback() {
             "frames",
             "toolbox_involved",
             "matched_frame",
-            "toolbox_version"
+            "toolbox_version",
+            "causes"
         ]
     );
 }
