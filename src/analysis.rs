@@ -47,7 +47,7 @@ pub fn analyze(
     interrupted_by_user: bool,
     rules: &Rules,
 ) -> Analysis {
-    let found = parse::parse_bytes(tail, truncated);
+    let found = parse::parse_tail(tail, truncated);
     let outcome = decide::failure_that_counts(found, exit, interrupted_by_user).map(|f| {
         let inv = involvement::decide(&f, rules);
         (f, inv)

@@ -154,13 +154,11 @@ pub fn format_frame(kind: Kind, index: usize, fr: &Frame) -> Vec<String> {
                 Some(func) => format!("  File \"{file}\", line {line}, in {func}\n"),
                 None => format!("  File \"{file}\", line {line}\n"),
             };
-            if fr.lines.is_empty() {
-                if let Some(src) = &fr.source {
-                    s.push_str(&format!("    {src}\n"));
-                }
-                if let Some(marker) = &fr.marker {
-                    s.push_str(&format!("    {marker}\n"));
-                }
+            if let Some(src) = &fr.source {
+                s.push_str(&format!("    {src}\n"));
+            }
+            if let Some(marker) = &fr.marker {
+                s.push_str(&format!("    {marker}\n"));
             }
             // As printed: continuation lines, `...<N lines>...`, markers.
             for l in &fr.lines {

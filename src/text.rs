@@ -18,10 +18,15 @@ impl Text {
     /// what follows its last `\r`. A final empty line (after the last
     /// `\n`) is not a line.
     pub fn lines(&self) -> Vec<&str> {
+        // Most text has no `\r` at all: then no line needs looking into.
+        let has_cr = self.text.contains('\r');
         let mut out: Vec<&str> = self
             .text
             .split('\n')
             .map(|line| {
+                if !has_cr {
+                    return line;
+                }
                 let line = line.strip_suffix('\r').unwrap_or(line);
                 match line.rfind('\r') {
                     Some(i) => &line[i + 1..],
@@ -41,30 +46,48 @@ impl Text {
 pub fn normalize(raw: &[u8], truncated: bool) -> Text {
     let mut raw = raw;
     if truncated {
-        raw = match memchr(b'\n', raw) {
+        raw = match memchr::memchr(b'\n', raw) {
             Some(i) => &raw[i + 1..],
             None => &[],
         };
     }
-    let clean = strip_ansi_bytes(raw);
-    Text {
-        text: lossy(&clean),
-    }
-}
-
-fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
-    hay.iter().position(|&b| b == needle)
+    Text { text: clean(raw) }
 }
 
 /// UTF-8 decoding where a run of invalid sequences becomes a single
-/// U+FFFD: random bytes then do not triple in size (std's lossy decoding
-/// writes three bytes for each invalid byte).
-fn lossy(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len());
+/// U+FFFD (std's lossy decoding writes three bytes for each invalid byte,
+/// which would triple random bytes), with escape sequences and NULs removed
+/// from the valid text. The output's size is counted first, so the one
+/// allocation is the right size: memory stays at the tail's size.
+fn clean(bytes: &[u8]) -> String {
+    // Valid text, the common case: one fast check, one copy.
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return match strip_ansi_bytes(text.as_bytes()) {
+            std::borrow::Cow::Borrowed(_) => text.to_string(),
+            std::borrow::Cow::Owned(v) => String::from_utf8_lossy(&v).into_owned(),
+        };
+    }
+    let mut size = 0;
     let mut last_was_bad = false;
     for chunk in bytes.utf8_chunks() {
+        size += chunk.valid().len();
         if !chunk.valid().is_empty() {
-            out.push_str(chunk.valid());
+            last_was_bad = false;
+        }
+        if !chunk.invalid().is_empty() && !last_was_bad {
+            size += '\u{fffd}'.len_utf8();
+            last_was_bad = true;
+        }
+    }
+    let mut out = String::with_capacity(size);
+    last_was_bad = false;
+    for chunk in bytes.utf8_chunks() {
+        if !chunk.valid().is_empty() {
+            // Escape sequences are ASCII, so what is left is valid UTF-8.
+            match strip_ansi_bytes(chunk.valid().as_bytes()) {
+                std::borrow::Cow::Borrowed(_) => out.push_str(chunk.valid()),
+                std::borrow::Cow::Owned(v) => out.push_str(&String::from_utf8_lossy(&v)),
+            }
             last_was_bad = false;
         }
         if !chunk.invalid().is_empty() && !last_was_bad {
@@ -80,8 +103,8 @@ fn lossy(bytes: &[u8]) -> String {
 /// the runs between them whole.
 pub fn strip_ansi_bytes(s: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     const ESC: u8 = 0x1b;
-    let special = |b: &u8| *b == ESC || *b == 0;
-    let Some(first) = s.iter().position(special) else {
+    let special = |s: &[u8]| memchr::memchr2(ESC, 0, s);
+    let Some(first) = special(s) else {
         return std::borrow::Cow::Borrowed(s);
     };
     let mut out = Vec::with_capacity(s.len());
@@ -93,7 +116,7 @@ pub fn strip_ansi_bytes(s: &[u8]) -> std::borrow::Cow<'_, [u8]> {
             continue;
         }
         if s[i] != ESC {
-            let end = s[i..].iter().position(special).map_or(s.len(), |j| i + j);
+            let end = special(&s[i..]).map_or(s.len(), |j| i + j);
             out.extend_from_slice(&s[i..end]);
             i = end;
             continue;

@@ -19,7 +19,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::{Exception, Failure, Format, Frame, Input, Kind, number, refine_nothing, tick};
+use super::{Exception, Failure, Format, Found, Frame, Input, Kind, number, refine_nothing, tick};
 
 pub(super) const FORMAT: Format = Format {
     name: "faulthandler",
@@ -43,9 +43,8 @@ static THREAD: LazyLock<Regex> = LazyLock::new(|| {
         .expect("valid regex")
 });
 
-fn find(input: Input<'_>) -> Vec<Failure> {
+fn find(input: Input<'_>, found: &mut Found) {
     let lines = input.lines;
-    let mut out = Vec::new();
     let mut i = 0;
     while i < lines.len() {
         tick(1);
@@ -106,7 +105,7 @@ fn find(input: Input<'_>) -> Vec<Failure> {
         if current.is_empty() {
             current = stack;
         }
-        out.push(Failure {
+        found.push(Failure {
             kind: Kind::PythonFatal,
             exception: Exception {
                 class: class.to_string(),
@@ -119,7 +118,6 @@ fn find(input: Input<'_>) -> Vec<Failure> {
             ..Failure::default()
         });
     }
-    out
 }
 
 #[cfg(test)]
@@ -128,10 +126,10 @@ mod tests {
     use crate::parse::test_lines as lines;
 
     fn parse(lines: &[&str]) -> Vec<Failure> {
-        find(Input {
-            lines,
-            truncated: false,
-        })
+        let mut found = Found::new(usize::MAX);
+        let truncated = false;
+        find(Input { lines, truncated }, &mut found);
+        found.items.into()
     }
 
     #[test]

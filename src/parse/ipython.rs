@@ -24,8 +24,8 @@
 //! `FailureReporter.raise_error`). Chains are separated as in Python.
 //! Format reference: IPython `core/ultratb.py` (`VerboseTB`).
 
-use super::python::{EXCEPTION, MAX_NOISE, MessageEnds, read_message, separator};
-use super::{Exception, Failure, Format, Frame, Input, Kind, number, refine_nothing, tick};
+use super::python::{MAX_NOISE, MessageEnds, exception_line, read_message, separator};
+use super::{Exception, Failure, Format, Found, Frame, Input, Kind, number, refine_nothing, tick};
 
 pub(super) const FORMAT: Format = Format {
     name: "ipython",
@@ -35,9 +35,8 @@ pub(super) const FORMAT: Format = Format {
 
 const HEADER_END: &str = "Traceback (most recent call last)";
 
-fn find(input: Input<'_>) -> Vec<Failure> {
+fn find(input: Input<'_>, found: &mut Found) {
     let lines = input.lines;
-    let mut out = Vec::new();
     let mut ends = MessageEnds::default();
     let mut i = 0;
     while i < lines.len() {
@@ -50,13 +49,12 @@ fn find(input: Input<'_>) -> Vec<Failure> {
             } else {
                 i
             };
-            out.push(failure(chain, start, next));
+            found.push(failure(chain, start, next));
             i = next.max(i + 1);
             continue;
         }
         i += 1;
     }
-    out
 }
 
 fn failure(mut chain: Vec<Exception>, start: usize, end: usize) -> Failure {
@@ -158,11 +156,10 @@ fn read_block(lines: &[&str], i: usize, ends: &mut MessageEnds) -> Option<(Excep
         if header_class(line).is_some() {
             return None;
         }
-        if let Some(c) = EXCEPTION.captures(line) {
-            let first = c.name("msg").map_or("", |m| m.as_str());
+        if let Some((class, first)) = exception_line(line) {
             let (message, next) = read_message(lines, j, first, ends.at(0));
             let exception = Exception {
-                class: c["class"].to_string(),
+                class: class.to_string(),
                 message,
                 frames,
                 ..Exception::default()

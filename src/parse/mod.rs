@@ -98,11 +98,11 @@ pub struct Frame {
     pub marker: Option<String>,
     /// Python: `[Previous line repeated N more times]` followed this frame.
     pub repeated: Option<u64>,
-    /// Python: every line printed under the frame line, without its
-    /// four-space indent, exactly as `traceback.format_tb` gives them:
-    /// source, marker lines, the further lines of a multi-line statement
-    /// and `...<N lines>...` (3.13). Empty when the form printed none (or
-    /// not in Python's form: IPython's context lines are not kept here).
+    /// Python: the lines printed under the frame after `source` and
+    /// `marker`, without their four-space indent, as `traceback.format_tb`
+    /// gives them: the further lines of a multi-line statement, their
+    /// markers and `...<N lines>...` (3.13). Usually empty. (IPython's
+    /// context lines are not Python's and are not kept.)
     pub lines: Vec<String>,
 }
 
@@ -181,8 +181,8 @@ pub struct Input<'a> {
 #[derive(Debug)]
 pub struct Format {
     pub name: &'static str,
-    /// Finds this format's failures in the lines.
-    pub find: fn(Input<'_>) -> Vec<Failure>,
+    /// Finds this format's failures in the lines, in order.
+    pub find: fn(Input<'_>, &mut Found),
     /// Rewrites what all formats found, ordered by start, where this
     /// format explains it better.
     pub refine: fn(&mut Vec<Failure>, Input<'_>),
@@ -201,9 +201,37 @@ pub static FORMATS: &[Format] = &[
     rust::FORMAT,
 ];
 
-fn find_nothing(_: Input<'_>) -> Vec<Failure> {
-    Vec::new()
+fn find_nothing(_: Input<'_>, _: &mut Found) {}
+
+/// Where a format puts the failures it finds, in order: all of them, or
+/// only the last few. An analysis needs only the last (the last failure
+/// counts) and its neighbours (a panic before a `PanicException`), so
+/// keeping a few bounds its memory by the largest failure, not by how many
+/// failures the tail holds.
+#[derive(Debug)]
+pub struct Found {
+    items: std::collections::VecDeque<Failure>,
+    keep: usize,
 }
+
+impl Found {
+    fn new(keep: usize) -> Found {
+        Found {
+            items: std::collections::VecDeque::new(),
+            keep,
+        }
+    }
+
+    fn push(&mut self, f: Failure) {
+        if self.items.len() == self.keep {
+            self.items.pop_front();
+        }
+        self.items.push_back(f);
+    }
+}
+
+/// Failures kept per format by [`parse_tail`].
+const KEEP_LAST: usize = 4;
 
 fn refine_nothing(_: &mut Vec<Failure>, _: Input<'_>) {}
 
@@ -225,14 +253,26 @@ fn tick(n: usize) {
 
 /// Normalizes `raw` (see [`text::normalize`]) and finds every failure in it.
 pub fn parse_bytes(raw: &[u8], truncated: bool) -> Vec<Failure> {
+    parse_keeping(raw, truncated, usize::MAX)
+}
+
+/// Like [`parse_bytes`], but only the last few failures of each format are
+/// kept: enough for the failure that counts, in memory bounded by the
+/// tail's size (issue 11, requirement 5).
+pub fn parse_tail(raw: &[u8], truncated: bool) -> Vec<Failure> {
+    parse_keeping(raw, truncated, KEEP_LAST)
+}
+
+fn parse_keeping(raw: &[u8], truncated: bool, keep: usize) -> Vec<Failure> {
     let text = text::normalize(raw, truncated);
     let lines = text.lines();
     tick(lines.len());
-    parse_lines(lines, truncated)
+    parse_lines(lines, truncated, keep)
 }
 
-/// Finds every failure in normalized lines, ordered by where it starts.
-pub fn parse_lines(lines: Vec<&str>, truncated: bool) -> Vec<Failure> {
+/// Finds the failures in normalized lines (the last `keep` of each format),
+/// ordered by where they start.
+pub fn parse_lines(lines: Vec<&str>, truncated: bool, keep: usize) -> Vec<Failure> {
     let mut lines = prefix::strip(lines);
     for l in &mut lines {
         *l = l.trim_end();
@@ -244,7 +284,9 @@ pub fn parse_lines(lines: Vec<&str>, truncated: bool) -> Vec<Failure> {
     };
     let mut found: Vec<(usize, Failure)> = Vec::new();
     for (rank, format) in FORMATS.iter().enumerate() {
-        found.extend((format.find)(input).into_iter().map(|f| (rank, f)));
+        let mut mine = Found::new(keep);
+        (format.find)(input, &mut mine);
+        found.extend(mine.items.into_iter().map(|f| (rank, f)));
     }
     let mut all = outermost(found);
     for format in FORMATS {
@@ -333,10 +375,15 @@ fn test_lines(s: &str) -> Vec<&str> {
 #[cfg(test)]
 fn test_find(format: &Format, s: &str, truncated: bool) -> Vec<Failure> {
     let lines = test_lines(s);
-    (format.find)(Input {
-        lines: &lines,
-        truncated,
-    })
+    let mut found = Found::new(usize::MAX);
+    (format.find)(
+        Input {
+            lines: &lines,
+            truncated,
+        },
+        &mut found,
+    );
+    found.items.into()
 }
 
 #[cfg(test)]

@@ -68,41 +68,55 @@ pub(super) fn strip(mut lines: Vec<&str>) -> Vec<&str> {
         let Some(style) = style else {
             break;
         };
-        lines = strip_style(&lines, style);
+        lines = strip_style(lines, style);
     }
     lines
 }
 
-fn strip_style<'a>(lines: &[&'a str], style: &Style) -> Vec<&'a str> {
-    // Group key of each line: the task it names, or none.
-    let mut order: HashMap<&'a str, usize> = HashMap::new();
-    let mut keyed: Vec<(usize, &'a str)> = Vec::with_capacity(lines.len());
-    for line in lines {
+fn strip_style<'a>(mut lines: Vec<&'a str>, style: &Style) -> Vec<&'a str> {
+    // The group of each line: 0 for lines without the prefix (the
+    // launcher's own messages, the driver's output), else 1 + the task's
+    // number in order of first appearance.
+    let mut order: HashMap<&'a str, u32> = HashMap::new();
+    let mut groups: Vec<u32> = Vec::with_capacity(lines.len());
+    for line in &mut lines {
         match (style.prefix)(line) {
             Some((len, key)) => {
-                let next = order.len();
-                let group = *order.entry(key).or_insert(next);
-                keyed.push((group + 1, &line[len..]));
+                let next = order.len() as u32 + 1;
+                groups.push(*order.entry(key).or_insert(next));
+                *line = &line[len..];
             }
-            // Lines without the prefix (the launcher's own messages, the
-            // driver's output) keep their place in group 0.
-            None => keyed.push((0, line)),
+            None => groups.push(0),
         }
     }
-    if order.len() > 1 {
-        // Stable: each task's lines keep their order.
-        let first_seen = {
-            let mut first: Vec<usize> = vec![usize::MAX; order.len() + 1];
-            for (i, (g, _)) in keyed.iter().enumerate() {
-                if first[*g] == usize::MAX {
-                    first[*g] = i;
-                }
-            }
-            first
-        };
-        keyed.sort_by_key(|(g, _)| first_seen[*g]);
+    if order.len() <= 1 {
+        return lines;
     }
-    keyed.into_iter().map(|(_, l)| l).collect()
+    // Each group's lines together, groups in the order they first
+    // printed, each group's lines in their order: a counting sort.
+    let mut first_seen: Vec<usize> = vec![usize::MAX; order.len() + 1];
+    let mut count: Vec<usize> = vec![0; order.len() + 1];
+    for (i, &g) in groups.iter().enumerate() {
+        let g = g as usize;
+        if first_seen[g] == usize::MAX {
+            first_seen[g] = i;
+        }
+        count[g] += 1;
+    }
+    let mut by_first: Vec<usize> = (0..=order.len()).filter(|&g| count[g] > 0).collect();
+    by_first.sort_by_key(|&g| first_seen[g]);
+    let mut at: Vec<usize> = vec![0; order.len() + 1];
+    let mut next = 0;
+    for g in by_first {
+        at[g] = next;
+        next += count[g];
+    }
+    let mut out: Vec<&'a str> = vec![""; lines.len()];
+    for (line, g) in lines.into_iter().zip(groups) {
+        out[at[g as usize]] = line;
+        at[g as usize] += 1;
+    }
+    out
 }
 
 /// `srun --label`: the task number right-aligned to the width of the

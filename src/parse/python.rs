@@ -26,7 +26,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::{
-    Chain, Exception, Failure, Format, Frame, Input, Kind, is_log_record, join_message,
+    Chain, Exception, Failure, Format, Found, Frame, Input, Kind, is_log_record, join_message,
     looks_like_log_line, number, refine_nothing, tick,
 };
 
@@ -56,16 +56,51 @@ const MAX_MESSAGE_LINES: usize = 2_000;
 static REPEATED: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^  \[Previous line repeated (?P<n>\d+) more times?\]$").expect("valid regex")
 });
-pub(super) static EXCEPTION: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"^(?P<class>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_<>][A-Za-z0-9_<>]*)*)(?:: (?P<msg>.*)|:)?$",
-    )
-    .expect("valid regex")
-});
+/// `Class: message`, `Class:` or `Class` alone, where the class is a
+/// dotted name (`xarray.core.merge.MergeError`, `__main__.<locals>.E`): the
+/// class and the message. By hand: it is tried on many lines, and a regex
+/// with captures cost a tenth of the whole parse.
+pub(super) fn exception_line(line: &str) -> Option<(&str, &str)> {
+    let b = line.as_bytes();
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    if !b
+        .first()
+        .is_some_and(|&c| c.is_ascii_alphabetic() || c == b'_')
+    {
+        return None;
+    }
+    let mut i = 1;
+    loop {
+        while b
+            .get(i)
+            .is_some_and(|&c| word(c) || (i > 0 && is_dotted_part(b, i)))
+        {
+            i += 1;
+        }
+        if b.get(i) == Some(&b'.')
+            && b.get(i + 1)
+                .is_some_and(|&c| c.is_ascii_alphabetic() || matches!(c, b'_' | b'<' | b'>'))
+        {
+            i += 2;
+            continue;
+        }
+        break;
+    }
+    let class = &line[..i];
+    match &b[i..] {
+        [] | [b':'] => Some((class, "")),
+        [b':', b' ', ..] => Some((class, &line[i + 2..])),
+        _ => None,
+    }
+}
 
-fn find(input: Input<'_>) -> Vec<Failure> {
+/// `<` and `>` are name characters after the first dot only
+/// (`<locals>`).
+fn is_dotted_part(b: &[u8], i: usize) -> bool {
+    matches!(b[i], b'<' | b'>') && b[..i].contains(&b'.')
+}
+fn find(input: Input<'_>, found: &mut Found) {
     let lines = input.lines;
-    let mut out = Vec::new();
     let mut seen_header = false;
     let mut ends = MessageEnds::default();
     let mut i = 0;
@@ -76,7 +111,7 @@ fn find(input: Input<'_>) -> Vec<Failure> {
             seen_header = true;
             match parse_chain(lines, i, &mut ends) {
                 Some((failure, next)) => {
-                    out.push(failure);
+                    found.push(failure);
                     i = next.max(i + 1);
                 }
                 None => i += 1,
@@ -92,7 +127,7 @@ fn find(input: Input<'_>) -> Vec<Failure> {
                 match parse_body(&lines[i..], ends.at(i)) {
                     Ok((exception, used)) => {
                         if !syntax_location || is_syntax_error(&exception.class) {
-                            out.push(failure(vec![exception], i, i + used.max(1)));
+                            found.push(failure(vec![exception], i, i + used.max(1)));
                             seen_header = true;
                         }
                         // A later start inside these lines would end at
@@ -112,7 +147,6 @@ fn find(input: Input<'_>) -> Vec<Failure> {
         }
         i += 1;
     }
-    out
 }
 
 fn is_syntax_error(class: &str) -> bool {
@@ -306,17 +340,17 @@ pub(super) fn parse_body(
             {
                 if f.source.is_none() {
                     f.source = Some(code.to_string());
-                } else if f.marker.is_none() && f.lines.len() == 1 && is_marker(code) {
+                } else if f.marker.is_none() && f.lines.is_empty() && is_marker(code) {
                     f.marker = Some(code.to_string());
+                } else {
+                    f.lines.push(code.to_string());
                 }
-                f.lines.push(code.to_string());
                 last_frame_end = i;
             }
         } else if !line.starts_with(' ') && !looks_like_log_line(line) && !line.is_empty() {
             tick(1);
-            if let Some(c) = EXCEPTION.captures(line) {
-                let msg = c.name("msg").map_or("", |m| m.as_str());
-                break (c["class"].to_string(), msg);
+            if let Some((class, msg)) = exception_line(line) {
+                break (class.to_string(), msg);
             }
             noise += 1;
         } else {
@@ -444,7 +478,30 @@ mod tests {
     use crate::parse::test_lines as lines;
 
     fn parse(lines: &[&str], truncated: bool) -> Vec<Failure> {
-        find(Input { lines, truncated })
+        let mut found = Found::new(usize::MAX);
+        find(Input { lines, truncated }, &mut found);
+        found.items.into()
+    }
+
+    #[test]
+    fn exception_lines() {
+        for (line, want) in [
+            ("ValueError: x", Some(("ValueError", "x"))),
+            ("ValueError", Some(("ValueError", ""))),
+            ("ValueError:", Some(("ValueError", ""))),
+            (
+                "xarray.core.merge.MergeError: a: b",
+                Some(("xarray.core.merge.MergeError", "a: b")),
+            ),
+            ("__main__.<locals>.E: x", Some(("__main__.<locals>.E", "x"))),
+            ("Traceback (most recent call last):", None),
+            ("ValueError:x", None),
+            ("x. y", None),
+            ("<E>: x", None),
+            ("3 != 4", None),
+        ] {
+            assert_eq!(exception_line(line), want, "{line}");
+        }
     }
 
     #[test]

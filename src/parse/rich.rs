@@ -20,8 +20,8 @@
 //! the box's width), not Python's. Format reference: rich
 //! `rich/traceback.py` (`Traceback._render_stack`).
 
-use super::python::{EXCEPTION, MessageEnds, read_message, separator};
-use super::{Exception, Failure, Format, Frame, Input, Kind, number, refine_nothing, tick};
+use super::python::{MessageEnds, exception_line, read_message, separator};
+use super::{Exception, Failure, Format, Found, Frame, Input, Kind, number, refine_nothing, tick};
 
 pub(super) const FORMAT: Format = Format {
     name: "rich",
@@ -36,9 +36,8 @@ const SIDE: char = '│';
 /// Box lines looked at for one traceback at most.
 const MAX_BOX_LINES: usize = 20_000;
 
-fn find(input: Input<'_>) -> Vec<Failure> {
+fn find(input: Input<'_>, found: &mut Found) {
     let lines = input.lines;
-    let mut out = Vec::new();
     let mut ends = MessageEnds::default();
     let mut i = 0;
     while i < lines.len() {
@@ -74,7 +73,7 @@ fn find(input: Input<'_>) -> Vec<Failure> {
             at = j;
         }
         if let Some(exception) = chain.pop() {
-            out.push(Failure {
+            found.push(Failure {
                 kind: Kind::PythonTraceback,
                 exception,
                 causes: chain,
@@ -85,7 +84,6 @@ fn find(input: Input<'_>) -> Vec<Failure> {
         }
         i = at.max(i + 1);
     }
-    out
 }
 
 fn is_top(line: &str) -> bool {
@@ -140,12 +138,11 @@ fn read_box(lines: &[&str], i: usize, ends: &mut MessageEnds) -> Option<(Excepti
     }
     // The exception line follows the box.
     let line = lines.get(j)?;
-    let c = EXCEPTION.captures(line)?;
-    let first = c.name("msg").map_or("", |m| m.as_str());
+    let (class, first) = exception_line(line)?;
     let (message, next) = read_message(lines, j + 1, first, ends.at(0));
     Some((
         Exception {
-            class: c["class"].to_string(),
+            class: class.to_string(),
             message,
             frames,
             ..Exception::default()

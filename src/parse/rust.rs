@@ -32,7 +32,8 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::{
-    Exception, Failure, Format, Frame, Input, Kind, join_message, number, refine_nothing, tick,
+    Exception, Failure, Format, Found, Frame, Input, Kind, join_message, number, refine_nothing,
+    tick,
 };
 
 pub(super) const FORMAT: Format = Format {
@@ -84,7 +85,7 @@ struct Block {
     aborted: bool,
 }
 
-fn find(input: Input<'_>) -> Vec<Failure> {
+fn find(input: Input<'_>, found: &mut Found) {
     let lines = input.lines;
     let mut blocks: Vec<Block> = Vec::new();
     let mut i = 0;
@@ -98,7 +99,9 @@ fn find(input: Input<'_>) -> Vec<Failure> {
             None => i += 1,
         }
     }
-    merge_aborting_runs(blocks, lines)
+    for f in merge_aborting_runs(blocks, lines) {
+        found.push(f);
+    }
 }
 
 /// Folds each run of adjacent panics that ends in an abort into its first
@@ -296,10 +299,10 @@ mod tests {
     use crate::parse::test_lines as lines;
 
     fn parse(lines: &[&str]) -> Vec<Failure> {
-        find(Input {
-            lines,
-            truncated: false,
-        })
+        let mut found = Found::new(usize::MAX);
+        let truncated = false;
+        find(Input { lines, truncated }, &mut found);
+        found.items.into()
     }
 
     #[test]
