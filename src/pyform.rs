@@ -4,9 +4,11 @@
 //! toolbox's own reporter sends exactly these, so ect-run rebuilds them
 //! from the printed text. Pure string functions.
 //!
-//! What the printed text cannot give back (README, "Forms read"): the
-//! notes of `add_note` are printed like message lines and end up in the
-//! rebuilt repr; an exception made from several arguments (`ValueError('a',
+//! What the printed text cannot give back (README, "Forms read"): a
+//! SyntaxError's repr (its location tuple holds the line's original
+//! indentation, which Python does not print); an exception group's repr
+//! (its sub-exceptions); notes of `add_note`, printed like message lines,
+//! except after an OSError's one-line message; an exception made from several arguments (`ValueError('a',
 //! 1)`) or a non-str one is rebuilt as if made from its printed message;
 //! IPython, rich and loguru print frames in their own forms (IPython's
 //! cell frames name no file), so for them the list is rebuilt in Python's
@@ -47,7 +49,9 @@ pub fn instance(f: &Failure, class: &str, message: &str) -> String {
     if class == "KeyError" && (message.starts_with('\'') || message.starts_with('"')) {
         return format!("{class}({message})");
     }
-    if let Some((errno, strerror)) = os_error_args(message) {
+    // Notes (add_note) follow on later lines; they are not in the repr.
+    let first_line = message.split('\n').next().unwrap_or(message);
+    if let Some((errno, strerror)) = os_error_args(first_line) {
         return format!("{class}({errno}, {})", python_repr(strerror));
     }
     format!("{class}({})", python_repr(message))
@@ -101,6 +105,12 @@ fn frames(kind: Kind, e: &Exception, keep: usize, out: &mut Vec<String>) -> usiz
     let n = e.frames.len();
     let omitted = n.saturating_sub(2 * keep);
     for (i, frame) in e.frames.iter().enumerate() {
+        // A SyntaxError's location (`File "x.py", line 4` with no
+        // function) is part of the exception's message, not of
+        // `format_tb`.
+        if kind == Kind::PythonTraceback && frame.function.is_none() {
+            continue;
+        }
         if omitted > 0 && i >= keep && i < n - keep {
             if i == keep {
                 out.push(format!("  [... {omitted} frames omitted by ect-run ...]\n"));
