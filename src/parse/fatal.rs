@@ -133,6 +133,20 @@ mod tests {
     }
 
     #[test]
+    fn older_headers() {
+        for header in [
+            "Stack (most recent call first):",
+            "Traceback (most recent call first):",
+        ] {
+            let text = format!(
+                "Fatal Python error: Segmentation fault\n\n{header}\n  File \"/e/esa_climate_toolbox/io.py\", line 12 in read\n"
+            );
+            let got = parse(&lines(&text));
+            assert_eq!(got[0].exception.frames.len(), 1, "{header}");
+        }
+    }
+
+    #[test]
     fn windows_dump() {
         let text = lines(
             "Windows fatal exception: access violation\n\nCurrent thread 0x00001a2c (most recent call first):\n  File \"C:\\env\\Lib\\site-packages\\esa_climate_toolbox\\io.py\", line 12 in read\n",

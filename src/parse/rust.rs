@@ -46,7 +46,7 @@ const MAX_MESSAGE_LINES: usize = 200;
 const MAX_FRAMES: usize = 10_000;
 
 static HEADER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(?:thread '(?P<thread>[^']*)'(?: \([^)]*\))? )?panicked at (?P<rest>.*)$")
+    Regex::new(r"^(?:thread '(?P<thread>[^']*)'(?: \((?:[^()]|\([^()]*\))*\))? )?panicked at (?P<rest>.*)$")
         .expect("valid regex")
 });
 /// `FILE:LINE:COL:` (new format) or `FILE:LINE:COL` / `FILE:LINE`.
@@ -317,6 +317,48 @@ mod tests {
         assert_eq!(f.exception.frames.len(), 1);
         assert_eq!(f.exception.frames[0].file.as_deref(), Some("src/lib.rs"));
         assert_eq!(f.exception.frames[0].column, Some(9));
+    }
+
+    #[test]
+    fn header_variants() {
+        for (text, thread, line) in [
+            (
+                "thread 'main' (0x1a2b) panicked at src/a.rs:3:9:\nx\n",
+                Some("main"),
+                Some(3),
+            ),
+            (
+                "thread 'main' (ThreadId(1)) panicked at src/a.rs:3:9:\nx\n",
+                Some("main"),
+                Some(3),
+            ),
+            ("panicked at src/a.rs:4:1:\nx\n", None, Some(4)),
+            (
+                "thread 'main' panicked at <redacted>:0:0:\nx\n",
+                Some("main"),
+                Some(0),
+            ),
+        ] {
+            let got = parse(&lines(text));
+            assert_eq!(got.len(), 1, "{text}");
+            assert_eq!(got[0].thread.as_deref(), thread, "{text}");
+            assert_eq!(
+                got[0].location.as_ref().and_then(|l| l.line),
+                line,
+                "{text}"
+            );
+            assert_eq!(got[0].exception.message, "x", "{text}");
+        }
+    }
+
+    #[test]
+    fn omitted_and_unknown_frames() {
+        let got = parse(&lines(
+            "thread 'main' panicked at src/main.rs:2:5:\nx\nstack backtrace:\n   0: rust_begin_unwind\n      [... omitted 2 frames ...]\n   3: <unknown>\n   4: ect_core::run\n",
+        ));
+        let frames = &got[0].exception.frames;
+        assert_eq!(frames.len(), 3);
+        assert_eq!(frames[1].function.as_deref(), Some("<unknown>"));
     }
 
     #[test]
