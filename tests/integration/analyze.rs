@@ -242,3 +242,21 @@ fn causes_of_a_worker_failure() {
     assert_eq!(f["causes"][0]["kind"], "rust-panic");
     assert_eq!(f["toolbox_involved"], true);
 }
+
+/// IPython prints home-relative paths as `~/...`: the toolbox's version is
+/// still found beside the matched frame, under `$HOME`.
+#[test]
+fn version_beside_an_ipython_home_path() {
+    let env = Env::new();
+    let info = env
+        .path()
+        .join("home/envs/nb/lib/python3.12/site-packages/esa_climate_toolbox-1.7.2.dist-info");
+    std::fs::create_dir_all(&info).unwrap();
+    std::fs::write(
+        info.join("METADATA"),
+        "Metadata-Version: 2.1\nName: esa-climate-toolbox\nVersion: 1.7.2\n",
+    )
+    .unwrap();
+    let got = analyze_json(&env, "forms/ipython_chained.txt", &[]);
+    assert_eq!(got["failure"]["toolbox_version"], "1.7.2");
+}
