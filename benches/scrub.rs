@@ -68,11 +68,13 @@ fn failure() -> Failure {
                       \tfrom 10.1.2.3 on login07, see /home/alice/work/run.log"
                 .into(),
             frames,
+            ..Exception::default()
         },
         causes: vec![],
         location: None,
         thread: None,
         start: 0,
+        end: 0,
     }
 }
 
@@ -127,6 +129,7 @@ fn main() {
         matched_frame: Some(1),
         reason: String::new(),
         matched_path: None,
+        matched_cause: None,
     };
     let real =
         Scrubber::new(Some("/home/alice"), Some("alice")).with_hostname("login07.hpc.example.edu");

@@ -191,7 +191,7 @@ impl Cli {
 /// always a command missing its `--`, so that gets a tip.
 pub fn parse() -> Cli {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
-    let args: Vec<OsString> = std::env::args_os().collect();
+    let args = analyze_file_first(std::env::args_os().collect());
     match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(mut e) => {
@@ -217,10 +217,85 @@ pub fn parse() -> Cli {
     }
 }
 
+/// `--analyze --json FILE`: clap gives `--analyze` no value when an
+/// option follows it, and FILE is then a stray word. Moves the first bare
+/// word after `--analyze` (before `--`, and not an option's value) to just
+/// after it, so the options may come in any order (issue 11).
+fn analyze_file_first(mut args: Vec<OsString>) -> Vec<OsString> {
+    use clap::CommandFactory;
+    let Some(at) = args
+        .iter()
+        .take_while(|a| *a != "--")
+        .position(|a| a == "--analyze")
+    else {
+        return args;
+    };
+    let takes_value = |flag: &str| {
+        Cli::command().get_arguments().any(|a| {
+            a.get_long() == Some(flag.trim_start_matches("--"))
+                && a.get_action().takes_values()
+                && a.get_id() != "analyze"
+        })
+    };
+    let next_is_option = args
+        .get(at + 1)
+        .is_some_and(|a| a.to_string_lossy().starts_with('-') && a != "-");
+    if !next_is_option {
+        return args;
+    }
+    let mut i = at + 1;
+    while i < args.len() && args[i] != "--" {
+        let a = args[i].to_string_lossy();
+        if a.starts_with('-') && a != "-" {
+            // `--opt value`: skip the value too.
+            i += if !a.contains('=') && takes_value(&a) {
+                2
+            } else {
+                1
+            };
+            continue;
+        }
+        let file = args.remove(i);
+        args.insert(at + 1, file);
+        break;
+    }
+    args
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn analyze_options_in_any_order() {
+        for argv in [
+            &["ect-run", "--analyze", "--json", "job.err"][..],
+            &["ect-run", "--analyze", "job.err", "--json"],
+            &["ect-run", "--json", "--analyze", "job.err"],
+            &[
+                "ect-run",
+                "--analyze",
+                "--tail-size",
+                "2MiB",
+                "--json",
+                "job.err",
+            ],
+        ] {
+            let args = analyze_file_first(argv.iter().map(OsString::from).collect());
+            let cli = Cli::try_parse_from(args).unwrap();
+            assert_eq!(cli.analyze, Some(PathBuf::from("job.err")), "{argv:?}");
+            assert!(cli.json, "{argv:?}");
+        }
+        let args = analyze_file_first(
+            ["ect-run", "--analyze", "--json"]
+                .iter()
+                .map(OsString::from)
+                .collect(),
+        );
+        let cli = Cli::try_parse_from(args).unwrap();
+        assert_eq!(cli.analyze, Some(PathBuf::from("-")));
+    }
 
     #[test]
     fn cli_definition_is_consistent() {

@@ -3,8 +3,19 @@
 //! `traceback.format_tb`, faulthandler or Rust's backtrace prints it. The
 //! toolbox's own reporter sends exactly these, so ect-run rebuilds them
 //! from the printed text. Pure string functions.
+//!
+//! What the printed text cannot give back (README, "Forms read"): a
+//! SyntaxError's repr (its location tuple holds the line's original
+//! indentation, which Python does not print); an exception group's repr
+//! (its sub-exceptions); notes of `add_note`, printed like message lines,
+//! except after an OSError's one-line message; an exception made from several arguments (`ValueError('a',
+//! 1)`) or a non-str one is rebuilt as if made from its printed message;
+//! IPython, rich and loguru print frames in their own forms (IPython's
+//! cell frames name no file), so for them the list is rebuilt in Python's
+//! form from what they print.
 
-use crate::parse::{Failure, Frame, Kind};
+use crate::involvement::Involvement;
+use crate::parse::{Chain, Exception, Failure, Frame, Kind};
 
 /// The class as the toolbox's reporter sends it: `type(e).__name__`, the
 /// last part of a dotted name.
@@ -38,7 +49,77 @@ pub fn instance(f: &Failure, class: &str, message: &str) -> String {
     if class == "KeyError" && (message.starts_with('\'') || message.starts_with('"')) {
         return format!("{class}({message})");
     }
+    // Notes (add_note) follow on later lines; they are not in the repr.
+    let first_line = message.split('\n').next().unwrap_or(message);
+    if let Some((errno, strerror)) = os_error_args(first_line) {
+        return format!("{class}({errno}, {})", python_repr(strerror));
+    }
     format!("{class}({})", python_repr(message))
+}
+
+/// The OSError family's `str()` is `[Errno N] STRERROR`, plus `: 'FILE'`
+/// (and ` -> 'FILE2'`) when a file name was given; its `repr()` holds only
+/// `(N, 'STRERROR')`. Any class can print this shape (socket.gaierror,
+/// subclasses in libraries), and its repr is the same, so the class is not
+/// checked. Returns the errno and strerror.
+fn os_error_args(message: &str) -> Option<(&str, &str)> {
+    let rest = message.strip_prefix("[Errno ")?;
+    let (errno, rest) = rest.split_once("] ")?;
+    let digits = errno.strip_prefix('-').unwrap_or(errno);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || rest.contains('\n') {
+        return None;
+    }
+    // The file names are Python reprs, quoted: find where they start.
+    let strerror = [": '", ": \""]
+        .iter()
+        .filter_map(|q| rest.find(q))
+        .min()
+        .map_or(rest, |at| &rest[..at]);
+    Some((errno, strerror))
+}
+
+/// The `traceback` list of a report, as the toolbox's reporter builds it
+/// with `traceback.format_tb`: the failure's own frames, the first and
+/// last `keep` of them when there are more (with a note where frames were
+/// left out). When the toolbox shows only in a cause (a chained exception,
+/// a worker's or notebook cell's traceback, the panic under a pyo3
+/// `PanicException`), then the line Python prints between chained
+/// tracebacks, then that cause's frames in its own form, so the toolbox
+/// team sees its own code. Returns the list and how many frames were left
+/// out.
+pub fn traceback(f: &Failure, inv: &Involvement, keep: usize) -> (Vec<String>, usize) {
+    let mut entries = Vec::new();
+    let mut omitted = frames(f.kind, &f.exception, keep, &mut entries);
+    if let Some(c) = inv.matched_cause
+        && let Some(cause) = f.causes.get(c)
+    {
+        let link = cause.chain.unwrap_or(Chain::Cause);
+        entries.push(format!("\n{}\n\n", link.separator()));
+        omitted += frames(cause.kind.unwrap_or(f.kind), cause, keep, &mut entries);
+    }
+    (entries, omitted)
+}
+
+/// Appends one exception's frames; returns how many were left out.
+fn frames(kind: Kind, e: &Exception, keep: usize, out: &mut Vec<String>) -> usize {
+    let n = e.frames.len();
+    let omitted = n.saturating_sub(2 * keep);
+    for (i, frame) in e.frames.iter().enumerate() {
+        // A SyntaxError's location (`File "x.py", line 4` with no
+        // function) is part of the exception's message, not of
+        // `format_tb`.
+        if kind == Kind::PythonTraceback && frame.function.is_none() {
+            continue;
+        }
+        if omitted > 0 && i >= keep && i < n - keep {
+            if i == keep {
+                out.push(format!("  [... {omitted} frames omitted by ect-run ...]\n"));
+            }
+            continue;
+        }
+        out.extend(format_frame(kind, i, frame));
+    }
+    omitted
 }
 
 /// Python's `repr()` of a str.
@@ -89,6 +170,10 @@ pub fn format_frame(kind: Kind, index: usize, fr: &Frame) -> Vec<String> {
             if let Some(marker) = &fr.marker {
                 s.push_str(&format!("    {marker}\n"));
             }
+            // As printed: continuation lines, `...<N lines>...`, markers.
+            for l in &fr.lines {
+                s.push_str(&format!("    {l}\n"));
+            }
             entries.push(s);
             if let Some(n) = fr.repeated {
                 let times = if n == 1 { "time" } else { "times" };
@@ -115,4 +200,39 @@ pub fn format_frame(kind: Kind, index: usize, fr: &Frame) -> Vec<String> {
         }
     }
     entries
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn os_error_repr() {
+        let f = Failure::default();
+        for (class, msg, want) in [
+            (
+                "OSError",
+                "[Errno 22] Invalid argument",
+                "OSError(22, 'Invalid argument')",
+            ),
+            (
+                "FileNotFoundError",
+                "[Errno 2] No such file or directory: '/data/x.zarr'",
+                "FileNotFoundError(2, 'No such file or directory')",
+            ),
+            (
+                "gaierror",
+                "[Errno -2] Name or service not known",
+                "gaierror(-2, 'Name or service not known')",
+            ),
+            (
+                "FileExistsError",
+                "[Errno 17] File exists: 'a' -> 'b'",
+                "FileExistsError(17, 'File exists')",
+            ),
+            ("ValueError", "[Errno x] y", "ValueError('[Errno x] y')"),
+        ] {
+            assert_eq!(instance(&f, class, msg), want);
+        }
+    }
 }

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use crate::decide::signal_name;
 use crate::involvement::Involvement;
 use crate::parse::{Exception, Failure, Frame};
-use crate::pyform::{format_frame, instance, short_class};
+use crate::pyform::{instance, short_class, traceback};
 use crate::scrub::Scrubber;
 use crate::supervise::Exit;
 
@@ -111,6 +111,9 @@ pub fn scrubbed(f: &Failure, scrub: &Scrubber) -> Failure {
         {
             *v = scrub.scrub(v);
         }
+        for l in &mut fr.lines {
+            *l = scrub.scrub(l);
+        }
         fr
     }
     fn exception(e: &Exception, scrub: &Scrubber) -> Exception {
@@ -135,17 +138,11 @@ pub fn build(input: &Input<'_>, scrub: &Scrubber) -> Report {
     let f = &scrubbed(input.failure, scrub);
     let class = short_class(f);
     let message = truncate(&f.exception.message, MAX_MESSAGE_BYTES);
-    let (frames, omitted) = shorten(&f.exception.frames);
-    let mut traceback: Vec<String> = Vec::new();
-    for (i, frame) in frames {
-        // The gap's note goes where the frames were left out.
-        if omitted > 0 && i == f.exception.frames.len() - KEEP_FRAMES_EACH_END {
-            traceback.push(format!("  [... {omitted} frames omitted by ect-run ...]\n"));
-        }
-        for entry in format_frame(f.kind, i, frame) {
-            traceback.push(truncate(&entry, MAX_ENTRY_BYTES));
-        }
-    }
+    let (traceback, omitted) = traceback(f, input.involvement, KEEP_FRAMES_EACH_END);
+    let traceback: Vec<String> = traceback
+        .iter()
+        .map(|entry| truncate(entry, MAX_ENTRY_BYTES))
+        .collect();
     Report {
         toolbox_version: scrub.scrub(input.toolbox_version),
         exception_instance: instance(f, &class, &message),
@@ -177,20 +174,6 @@ pub fn build(input: &Input<'_>, scrub: &Scrubber) -> Report {
 /// toolbox's reference server logs it.
 pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string()
-}
-
-/// The frames to send with their indices, and how many were left out.
-fn shorten(frames: &[Frame]) -> (Vec<(usize, &Frame)>, usize) {
-    let n = frames.len();
-    if n <= 2 * KEEP_FRAMES_EACH_END {
-        return (frames.iter().enumerate().collect(), 0);
-    }
-    let keep = frames
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| *i < KEEP_FRAMES_EACH_END || *i >= n - KEEP_FRAMES_EACH_END)
-        .collect();
-    (keep, n - 2 * KEEP_FRAMES_EACH_END)
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -297,11 +280,9 @@ mod tests {
                         ..Frame::default()
                     })
                     .collect(),
+                ..Exception::default()
             },
-            causes: vec![],
-            location: None,
-            thread: None,
-            start: 0,
+            ..Failure::default()
         }
     }
 
@@ -309,6 +290,7 @@ mod tests {
         let inv = Involvement {
             involved: true,
             matched_frame: Some(0),
+            matched_cause: None,
             reason: String::new(),
             matched_path: None,
         };

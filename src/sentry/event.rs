@@ -372,21 +372,26 @@ impl ChainSource {
     }
 }
 
-/// How `failure.causes[i]` is linked to the exception printed after it.
-///
-/// The parser does not record yet which of Python's two separators it
-/// read, so this says `__context__`, Python's implicit link, for every
-/// cause. When [`Exception`] records it (a `chain` field), read it here:
-/// this is the one place that needs to know.
-fn chain_source(_failure: &Failure, _cause: usize) -> ChainSource {
-    ChainSource::Context
+/// How `failure.causes[i]` is linked to the exception printed after it:
+/// the separator the parser read ("direct cause" is `__cause__`; "During
+/// handling" and anything unrecorded, Python's implicit link,
+/// `__context__`).
+fn chain_source(failure: &Failure, cause: usize) -> ChainSource {
+    match failure.causes.get(cause).and_then(|c| c.chain) {
+        Some(crate::parse::Chain::Cause) => ChainSource::Cause,
+        _ => ChainSource::Context,
+    }
 }
 
-/// The runtime that printed `failure.causes[i]`: the failure's, until the
-/// parser records a cause of another kind (the Rust panic under a pyo3
-/// `PanicException`); then read it here.
-fn cause_kind(failure: &Failure, _cause: usize) -> Kind {
-    failure.kind
+/// The runtime that printed `failure.causes[i]`: its own kind where the
+/// parser recorded one (the Rust panic under a pyo3 `PanicException`),
+/// else the failure's.
+fn cause_kind(failure: &Failure, cause: usize) -> Kind {
+    failure
+        .causes
+        .get(cause)
+        .and_then(|c| c.kind)
+        .unwrap_or(failure.kind)
 }
 
 /// The event for a failure. Every string is scrubbed with `scrub`.
@@ -988,7 +993,7 @@ mod tests {
         assert_eq!(cause["value"], "'chl'");
         assert_eq!(
             cause["mechanism"],
-            json!({"type": "chained", "source": "__context__", "exception_id": 1, "parent_id": 0})
+            json!({"type": "chained", "source": "__cause__", "exception_id": 1, "parent_id": 0})
         );
         assert_eq!(last["type"], "ValueError");
         assert_eq!(last["value"], "variable 'chl' not found in dataset");

@@ -255,7 +255,11 @@ fn secrets_never_leave_the_machine() {
             let text = report.to_string();
             let instance = report["exception-instance"].as_str().unwrap();
             for m in &b.markers {
-                assert!(instance.contains(m), "{m} missing: message cut? {instance}\nTEXT:\n{}", b.text);
+                assert!(
+                    instance.contains(m),
+                    "{m} missing: message cut? {instance}\nTEXT:\n{}",
+                    b.text
+                );
             }
             assert!(!instance.contains("omitted by ect-run"), "{instance}");
             assert_eq!(
