@@ -57,6 +57,11 @@ pub struct Entry {
     pub written_at: String,
     /// What is sent, in the destination's own form.
     pub payload: serde_json::Value,
+    /// The scrubbing rules the payload was scrubbed with
+    /// ([`crate::report::scrub_rules_id`]); empty for reports kept by an
+    /// older ect-run.
+    #[serde(default)]
+    pub scrubbed_with: String,
     /// Set when the report was set aside: the server's answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rejected: Option<String>,
@@ -76,8 +81,15 @@ impl Entry {
             url: dest.expose().to_string(),
             written_at,
             payload,
+            scrubbed_with: crate::report::scrub_rules_id().to_string(),
             rejected: None,
         }
+    }
+
+    /// Whether the payload must be scrubbed again before it is sent: it
+    /// was scrubbed under other rules than this build's.
+    pub fn needs_rescrub(&self) -> bool {
+        self.scrubbed_with != crate::report::scrub_rules_id()
     }
 
     pub fn destination(&self) -> Result<Destination, String> {
@@ -96,6 +108,7 @@ impl Entry {
                 url: old.url,
                 written_at: String::new(),
                 payload: old.report,
+                scrubbed_with: String::new(),
                 rejected: None,
             }),
             Err(e) => Err(format!("not a kept report: {e}")),

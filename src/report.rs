@@ -170,6 +170,19 @@ pub fn build(input: &Input<'_>, scrub: &Scrubber) -> Report {
     }
 }
 
+/// Names the scrubbing rules of this build: ect-run's version and a hash
+/// of its rule table. A kept report scrubbed under other rules is scrubbed
+/// again before it is sent; one scrubbed under these is not (scrubbing an
+/// already encoded string again could only damage it).
+pub fn scrub_rules_id() -> &'static str {
+    static ID: LazyLock<String> = LazyLock::new(|| {
+        let digest = Sha256::digest(include_str!("scrub/rules.toml").as_bytes());
+        let short: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+        format!("{}+{short}", env!("CARGO_PKG_VERSION"))
+    });
+    &ID
+}
+
 /// The current time as RFC 3339 in UTC, with microseconds, like the
 /// toolbox's reference server logs it.
 pub fn now_rfc3339() -> String {

@@ -367,10 +367,10 @@ impl<'a> Dispatcher<'a> {
     fn send(&self, dest: &Destination, entry: &Entry, budget: Duration) -> Outcome {
         match dest.kind() {
             destination::Kind::Toolbox => {
-                toolbox::send(self.client(), dest, &entry.payload, self.scrub, budget)
+                toolbox::send(self.client(), dest, entry, self.scrub, budget)
             }
             destination::Kind::Sentry => {
-                sentry::send(self.client(), dest, &entry.payload, self.scrub, budget)
+                sentry::send(self.client(), dest, entry, self.scrub, budget)
             }
         }
     }

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use super::http::{Answer, Client, Outcome, judge_status};
 use crate::destination::Destination;
+use crate::outbox::Entry;
 use crate::scrub::Scrubber;
 use crate::sentry::event::Event;
 use crate::sentry::{envelope, ratelimit};
@@ -14,17 +15,25 @@ use crate::sentry::{envelope, ratelimit};
 pub fn send(
     client: &Client,
     dest: &Destination,
-    payload: &serde_json::Value,
+    entry: &Entry,
     scrub: &Scrubber,
     budget: Duration,
 ) -> Outcome {
-    let (Some(dsn), Ok(event)) = (dest.dsn(), serde_json::from_value::<Event>(payload.clone()))
-    else {
+    let (Some(dsn), Ok(event)) = (
+        dest.dsn(),
+        serde_json::from_value::<Event>(entry.payload.clone()),
+    ) else {
         return Outcome::Rejected {
             answer: "not sent: the kept event cannot be read".into(),
         };
     };
-    let req = envelope::request(dsn, &event.rescrubbed(scrub), SystemTime::now());
+    // An event kept under other scrubbing rules is scrubbed with today's.
+    let event = if entry.needs_rescrub() {
+        event.rescrubbed(scrub)
+    } else {
+        event
+    };
+    let req = envelope::request(dsn, &event, SystemTime::now());
     let headers: Vec<(&str, String)> = req.headers.iter().map(|(k, v)| (*k, v.clone())).collect();
     client.post(&req.url, &headers, &req.body, budget, judge)
 }

@@ -6,17 +6,18 @@ use std::time::Duration;
 
 use super::http::{Client, Outcome, judge_status};
 use crate::destination::Destination;
+use crate::outbox::Entry;
 use crate::report::Report;
 use crate::scrub::Scrubber;
 
 pub fn send(
     client: &Client,
     dest: &Destination,
-    payload: &serde_json::Value,
+    entry: &Entry,
     scrub: &Scrubber,
     budget: Duration,
 ) -> Outcome {
-    let report: Report = match serde_json::from_value(payload.clone()) {
+    let report: Report = match serde_json::from_value(entry.payload.clone()) {
         Ok(r) => r,
         // Not something this server can take, ever: set it aside.
         Err(e) => {
@@ -25,8 +26,13 @@ pub fn send(
             };
         }
     };
-    // Kept reports may predate today's scrubbing rules.
-    let body = report.rescrubbed(scrub).to_json();
+    // A report kept under other scrubbing rules is scrubbed with today's.
+    let report = if entry.needs_rescrub() {
+        report.rescrubbed(scrub)
+    } else {
+        report
+    };
+    let body = report.to_json();
     client.post(
         dest.expose(),
         &[("Content-Type", "application/json".to_string())],

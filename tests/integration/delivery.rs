@@ -459,3 +459,42 @@ fn a_bad_url_in_the_environment_never_stops_the_command() {
         .assert()
         .code(2);
 }
+
+#[test]
+fn reports_kept_by_an_older_ect_run_are_scrubbed_again() {
+    let server = TestServer::start();
+    let env = Env::new();
+    env.consent_to(&server.url());
+    std::fs::create_dir_all(env.outbox()).unwrap();
+    // The form an older ect-run kept, with what today's rules mask.
+    let old = serde_json::json!({
+        "url": server.url(),
+        "report": {
+            "toolbox-version": "1.7.2",
+            "exception-class": "ValueError",
+            "exception-instance": "ValueError('password=hunter2 rejected by alice@example.org')",
+            "traceback": ["  File \"/x/esa_climate_toolbox/a.py\", line 1, in f\n    g(token='ghp_0123456789abcdefghijABCDEFGHIJ012345')\n"],
+            "failure-kind": "python-traceback",
+            "exit-status": 1,
+            "signal": null,
+            "command": "python3",
+            "platform": "linux-x86_64",
+            "ect-run-version": "0.1.0",
+            "timestamp": "2026-11-01T00:00:00Z",
+            "matched-frame": 0,
+            "fingerprint": "00112233445566778899aabbccddeeff"
+        }
+    });
+    std::fs::write(
+        env.outbox().join("000000000000000000000001-1.json"),
+        serde_json::to_vec(&old).unwrap(),
+    )
+    .unwrap();
+    env.cmd().arg("--send-pending").assert().success();
+    let got = server.requests()[0].json();
+    let text = got.to_string();
+    for secret in ["hunter2", "alice@example.org", "ghp_0123456789abcdef"] {
+        assert!(!text.contains(secret), "{secret} sent: {text}");
+    }
+    assert_eq!(got["fingerprint"], "00112233445566778899aabbccddeeff");
+}
