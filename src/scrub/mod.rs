@@ -13,11 +13,12 @@
 //! (`rules.toml`, from gitleaks and detect-secrets; see there). Every rule
 //! runs over the original text and marks byte ranges; the ranges are merged
 //! and replaced in one pass, so one rule's mask cannot hide or break what
-//! another must see. The work is linear in the input: one Aho-Corasick pass
-//! for the rules' keywords picks the few rules worth running (as gitleaks
-//! does), each of those is one pass of a `regex` (linear by that crate's
-//! guarantee), then one scan for high-entropy runs and literal searches for
-//! the home directory and the names.
+//! another must see. The work is linear in the input: one scan classifies
+//! the bytes (high-entropy runs, address separators); one case-insensitive
+//! Aho-Corasick pass finds the rules' keywords and the user's and host's
+//! names, and picks the few rules worth running (as gitleaks does); each of
+//! those is one pass of a `regex` (linear by that crate's guarantee); one
+//! literal search finds the home directory.
 //!
 //! Pure: no I/O except in [`Scrubber::from_env`].
 
