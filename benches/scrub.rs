@@ -159,6 +159,33 @@ fn main() {
         "report::build + to_json, {FRAMES} frames: scrubbed median {w:.3} ms, unscrubbed median {wo:.3} ms ({ITERATIONS} iterations after {WARMUP} warm-up)"
     );
 
+    // What one string of each kind costs (where the time goes).
+    let kinds = [
+        ("file", f.exception.frames[1].file.clone().unwrap()),
+        ("function", f.exception.frames[1].function.clone().unwrap()),
+        ("source", f.exception.frames[1].source.clone().unwrap()),
+        (
+            "marker",
+            "         ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^".to_string(),
+        ),
+    ];
+    for (name, text) in &kinds {
+        let n = 20_000;
+        let t = Instant::now();
+        for _ in 0..n {
+            black_box(real.scrub(black_box(text)));
+        }
+        let with = t.elapsed().as_secs_f64() * 1e9 / f64::from(n);
+        let t = Instant::now();
+        for _ in 0..n {
+            black_box(none.scrub(black_box(text)));
+        }
+        let without = t.elapsed().as_secs_f64() * 1e9 / f64::from(n);
+        println!(
+            "  one {name} ({} bytes): {with:.0} ns scrubbed, {without:.0} ns copied",
+            text.len()
+        );
+    }
     // `cargo bench --bench scrub -- report` skips the rest (for profiling).
     if std::env::args().skip(1).any(|a| a == "report") {
         return;

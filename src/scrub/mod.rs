@@ -13,11 +13,12 @@
 //! (`rules.toml`, from gitleaks and detect-secrets; see there). Every rule
 //! runs over the original text and marks byte ranges; the ranges are merged
 //! and replaced in one pass, so one rule's mask cannot hide or break what
-//! another must see. The work is linear in the input: one Aho-Corasick pass
-//! for the rules' keywords picks the few rules worth running (as gitleaks
-//! does), each of those is one pass of a `regex` (linear by that crate's
-//! guarantee), then one scan for high-entropy runs and literal searches for
-//! the home directory and the names.
+//! another must see. The work is linear in the input: one scan classifies
+//! the bytes (high-entropy runs, address separators); one case-insensitive
+//! Aho-Corasick pass finds the rules' keywords and the user's and host's
+//! names, and picks the few rules worth running (as gitleaks does); each of
+//! those is one pass of a `regex` (linear by that crate's guarantee); one
+//! literal search finds the home directory.
 //!
 //! Pure: no I/O except in [`Scrubber::from_env`].
 
@@ -102,9 +103,10 @@ struct Rules {
     kinds: Vec<Rule>,
     #[cfg_attr(not(test), allow(dead_code))]
     token_ids: Vec<String>,
-    /// Every rule's keywords, in any case: a rule runs only on text that
-    /// holds one of its keywords (as gitleaks does).
-    keywords: AhoCorasick,
+    /// Every rule's keywords, lower-cased: a rule runs only on text that
+    /// holds one of its keywords, in any case (as in gitleaks). They are
+    /// searched for together with the names (see [`Finder`]).
+    keywords: Vec<String>,
     /// The rules (bits) each keyword stands for.
     keyword_rules: Vec<u128>,
     ipv4: usize,
@@ -117,23 +119,14 @@ impl Rules {
         self.regexes[i].get_or_init(|| ascii_regex(&self.patterns[i]))
     }
 
-    /// The rules that may match `text`: those with a keyword in it, and
-    /// those whose characters it holds enough of (`seen`).
-    fn candidates(&self, text: &[u8], seen: Seen) -> impl Iterator<Item = usize> + use<> {
-        let mut bits: u128 = 0;
-        // The longest keyword starting at each position where one starts:
-        // resuming one byte after a match's start (not after its end)
-        // finds keywords that overlap it. Linear: each search skips ahead
-        // with the automaton's prefilter, and re-reads at most the longest
-        // keyword's length.
-        let mut at = 0;
-        while let Some(m) = self
-            .keywords
-            .find(aho_corasick::Input::new(text).span(at..text.len()))
-        {
-            bits |= self.keyword_rules[m.pattern().as_usize()];
-            at = m.start() + 1;
-        }
+    /// The rules that may match a text: those with a keyword in it
+    /// (`bits`), and those whose characters it holds enough of (`seen`).
+    fn candidates(
+        &self,
+        text: &[u8],
+        mut bits: u128,
+        seen: Seen,
+    ) -> impl Iterator<Item = usize> + use<> {
         if seen.dots >= 3 {
             bits |= 1 << self.ipv4;
         }
@@ -304,24 +297,6 @@ static RULES: LazyLock<Rules> = LazyLock::new(|| {
             keyword_rules[id] |= 1 << rule;
         }
     }
-    // A keyword found stands for the rules of every keyword it starts with
-    // too: the search below reports the longest keyword at each position.
-    let own = keyword_rules.clone();
-    for (k, word) in words.iter().enumerate() {
-        for (j, other) in words.iter().enumerate() {
-            if word.starts_with(other.as_str()) {
-                keyword_rules[k] |= own[j];
-            }
-        }
-    }
-    let keywords = AhoCorasick::builder()
-        .ascii_case_insensitive(true)
-        .match_kind(aho_corasick::MatchKind::LeftmostLongest)
-        // Report strings are short: a DFA (one table look-up a byte) beats
-        // a prefilter that needs a long haystack to pay off.
-        .kind(Some(aho_corasick::AhoCorasickKind::DFA))
-        .build(&words)
-        .expect("scrub keywords");
     let kinds_index = |k: Rule| kinds.iter().position(|x| *x == k).unwrap_or(0);
     let (ipv4, ipv6, email) = (
         kinds_index(Rule::Ipv4),
@@ -341,7 +316,7 @@ static RULES: LazyLock<Rules> = LazyLock::new(|| {
         patterns,
         kinds,
         token_ids,
-        keywords,
+        keywords: words,
         keyword_rules,
         ipv4,
         ipv6,
@@ -381,18 +356,126 @@ impl Name {
     }
 }
 
+/// Finds the rules' keywords and the user's and host's names, in any case,
+/// in one pass over a string.
+#[derive(Debug, Clone)]
+struct Finder {
+    find: AhoCorasick,
+    /// Per pattern: the rules of every keyword it starts with (itself
+    /// included). Only the longest pattern at a place is reported, and
+    /// every shorter one starting there is there too.
+    bits: Vec<u128>,
+    /// Per pattern: the lengths of the names it starts with.
+    names: Vec<Vec<usize>>,
+    /// Names with other than ASCII letters: a regex, for Unicode case
+    /// folding (rare).
+    unicode_names: Option<Regex>,
+}
+
+impl Finder {
+    fn new(names: &[Name]) -> Finder {
+        let rules = &*RULES;
+        let mut words: Vec<String> = rules.keywords.clone();
+        let mut own: Vec<u128> = rules.keyword_rules.clone();
+        let mut is_name = vec![false; words.len()];
+        for n in names.iter().filter(|n| n.lower.is_ascii()) {
+            match words.iter().position(|w| *w == n.lower) {
+                Some(i) => is_name[i] = true,
+                None => {
+                    words.push(n.lower.clone());
+                    own.push(0);
+                    is_name.push(true);
+                }
+            }
+        }
+        let mut bits = own.clone();
+        let mut name_lens = vec![Vec::new(); words.len()];
+        for (k, word) in words.iter().enumerate() {
+            for (j, other) in words.iter().enumerate() {
+                if word.starts_with(other.as_str()) {
+                    bits[k] |= own[j];
+                    if is_name[j] {
+                        name_lens[k].push(other.len());
+                    }
+                }
+            }
+        }
+        let find = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+            // Report strings are short and the keywords' first bytes common:
+            // a DFA walking each byte once beats a prefilter here.
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+            .prefilter(false)
+            .build(&words)
+            .expect("scrub keywords and names form an automaton");
+        let unicode: Vec<String> = names
+            .iter()
+            .filter(|n| !n.lower.is_ascii())
+            .map(|n| regex::escape(&n.lower))
+            .collect();
+        let unicode_names = (!unicode.is_empty())
+            .then(|| {
+                RegexBuilder::new(&format!("(?i){}", unicode.join("|")))
+                    .build()
+                    .ok()
+            })
+            .flatten();
+        Finder {
+            find,
+            bits,
+            names: name_lens,
+            unicode_names,
+        }
+    }
+
+    /// The rules whose keywords `text` holds; calls `name(start, end)` for
+    /// every place a name is found.
+    fn scan(&self, text: &[u8], mut name: impl FnMut(usize, usize)) -> u128 {
+        let mut bits = 0;
+        // The longest pattern starting at each place where one starts:
+        // resuming one byte after a match's start (not after its end) finds
+        // patterns that overlap it. Linear: each step re-reads at most the
+        // longest pattern's length.
+        let mut at = 0;
+        while let Some(m) = self
+            .find
+            .find(aho_corasick::Input::new(text).span(at..text.len()))
+        {
+            let p = m.pattern().as_usize();
+            bits |= self.bits[p];
+            for len in &self.names[p] {
+                name(m.start(), m.start() + len);
+            }
+            at = m.start() + 1;
+        }
+        if let Some(re) = &self.unicode_names {
+            for m in re.find_iter(text) {
+                name(m.start(), m.end());
+            }
+        }
+        bits
+    }
+}
+
+impl Default for Scrubber {
+    fn default() -> Scrubber {
+        Scrubber::new(None, None)
+    }
+}
+
 /// Masks what is private in text. Built once per run from the environment
 /// (or with [`Scrubber::new`] in tests) and applied to every string of a
 /// report.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Scrubber {
     home: Option<memchr::memmem::Finder<'static>>,
     /// The parent of `$HOME`, lower-cased: one more home-directory root.
     home_parent: Option<String>,
     /// Longest first, so that a host's full name wins over its first part.
     names: Vec<Name>,
-    /// Finds any of `names`, in any case, in one pass.
-    find_names: Option<Regex>,
+    /// Finds the keywords and `names`.
+    finder: std::sync::Arc<Finder>,
     /// Only for measuring what scrubbing costs (the benchmark).
     disabled: bool,
 }
@@ -434,7 +517,7 @@ impl Scrubber {
             home: home.map(|h| memchr::memmem::Finder::new(h.as_bytes()).into_owned()),
             home_parent,
             names,
-            find_names: None,
+            finder: std::sync::Arc::new(Finder::new(&[])),
             disabled: false,
         }
         .with_names_found()
@@ -443,15 +526,7 @@ impl Scrubber {
     fn with_names_found(mut self) -> Scrubber {
         self.names.sort_by_key(|n| std::cmp::Reverse(n.lower.len()));
         self.names.dedup_by(|a, b| a.lower == b.lower);
-        let alternatives: Vec<String> =
-            self.names.iter().map(|n| regex::escape(&n.lower)).collect();
-        self.find_names = (!alternatives.is_empty())
-            .then(|| {
-                RegexBuilder::new(&format!("(?i){}", alternatives.join("|")))
-                    .build()
-                    .ok()
-            })
-            .flatten();
+        self.finder = std::sync::Arc::new(Finder::new(&self.names));
         self
     }
 
@@ -472,7 +547,7 @@ impl Scrubber {
     pub fn disabled() -> Scrubber {
         Scrubber {
             disabled: true,
-            ..Scrubber::default()
+            ..Scrubber::new(None, None)
         }
     }
 
@@ -484,17 +559,16 @@ impl Scrubber {
         let rules = &*RULES;
         let bytes = text.as_bytes();
         let seen = entropy_spans(&rules.entropy, bytes, &mut spans);
-        for i in rules.candidates(bytes, seen) {
+        let bits = self
+            .finder
+            .scan(bytes, |s, e| self.name_span(s, e, text, &mut spans));
+        for i in rules.candidates(bytes, bits, seen) {
             rule_spans(rules, i, text, &mut spans);
         }
         if let Some(home) = &self.home {
             home_spans(home, text, &mut spans);
         }
-        if let Some(find) = &self.find_names {
-            for m in find.find_iter(bytes) {
-                self.name_span(m.start(), m.end(), text, &mut spans);
-            }
-        }
+
         spans.apply(text)
     }
 
