@@ -42,6 +42,15 @@ pub fn instance(f: &Failure, class: &str, message: &str) -> String {
             format!("{class}: {message}")
         };
     }
+    // Python 3.10+ prints a suggestion after the message of these errors;
+    // it is not part of the exception.
+    let message = match class {
+        "NameError" | "AttributeError" | "ImportError" | "ModuleNotFoundError" => message
+            .rsplit_once(". Did you mean: ")
+            .filter(|(_, hint)| hint.ends_with('?') && !hint.contains('\n'))
+            .map_or(message, |(m, _)| m),
+        _ => message,
+    };
     if message.is_empty() {
         return format!("{class}()");
     }
@@ -231,6 +240,11 @@ mod tests {
                 "FileExistsError(17, 'File exists')",
             ),
             ("ValueError", "[Errno x] y", "ValueError('[Errno x] y')"),
+            (
+                "NameError",
+                "name 'lenght' is not defined. Did you mean: 'length'?",
+                "NameError(\"name 'lenght' is not defined\")",
+            ),
         ] {
             assert_eq!(instance(&f, class, msg), want);
         }

@@ -179,7 +179,8 @@ fn ray(line: &str) -> Option<(usize, &str)> {
 /// `| `: `web_1  | `, `worker-2 | `.
 fn compose(line: &str) -> Option<(usize, &str)> {
     let b = line.as_bytes();
-    if !b.first().is_some_and(u8::is_ascii_alphanumeric) {
+    // The cheap test first: most lines have no bar at all.
+    if !b.first().is_some_and(u8::is_ascii_alphanumeric) || memchr::memchr(b'|', b).is_none() {
         return None;
     }
     let name = b
