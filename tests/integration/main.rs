@@ -13,3 +13,4 @@ mod fixtures;
 mod man;
 mod report;
 mod supervise;
+mod values;
