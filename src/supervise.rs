@@ -188,9 +188,15 @@ pub fn run(command: &Command, tail_limit: usize) -> Result<Finished, StartError>
     let mut copier = Copier::new(tail_limit);
     let mut stderr = io::stderr();
     let mut pipe_open = true;
+    // Whether the child may have ended: at first, and after each wake-up
+    // or interruption by a signal (not after each chunk of stderr).
+    let mut look = true;
     let exit = loop {
-        if let Some(exit) = reap(pid, init) {
-            break exit;
+        if look {
+            if let Some(exit) = reap(pid, init) {
+                break exit;
+            }
+            look = false;
         }
         let mut fds = [
             libc::pollfd {
@@ -209,10 +215,12 @@ pub fn run(command: &Command, tail_limit: usize) -> Result<Finished, StartError>
         if n < 0 {
             // EINTR (a signal came); anything else cannot happen with
             // valid fds, and the loop re-checks the child either way.
+            look = true;
             continue;
         }
         if fds[1].revents != 0 {
             drain_wake(&wake);
+            look = true;
         }
         if pipe_open && fds[0].revents != 0 {
             match copier.pump(&reader, &mut stderr) {
