@@ -23,7 +23,7 @@ _ect__run() {
 
     case "${cmd}" in
         ect__run)
-            opts="-h -V --consent --revoke-consent --status --test-failure --send-pending --analyze --json --dry-run --server-url --config --toolbox-pattern --tail-size --connect-timeout --timeout --completions --internal-raise-error --help --version"
+            opts="-h -V --consent --revoke-consent --status --test-failure --send-pending --analyze --history --all --json --dry-run --server-url --sentry-dsn --config --toolbox-pattern --tail-size --connect-timeout --timeout --completions --internal-raise-error --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -45,6 +45,10 @@ _ect__run() {
                     return 0
                     ;;
                 --server-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sentry-dsn)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -20,6 +20,7 @@ set edit:completion:arg-completer[ect-run] = {|@words|
         &'ect-run'= {
             cand --analyze 'Explain what would be decided for the stderr text in FILE (or standard input when FILE is absent or `-`): the failure found, and whether the toolbox was involved. Sends nothing'
             cand --server-url 'The reporting server [default: from the environment, the config file, else http://localhost:9898]'
+            cand --sentry-dsn 'Also report to a Sentry-protocol tracker (Sentry, GlitchTip, Bugsink): its project''s DSN, https://KEY@HOST[:PORT][/PATH]/PROJECT [default: $ECT_RUN_SENTRY_DSN, else the config file''s sentry_dsn]'
             cand --config 'The config file [default: $ECT_RUN_CONFIG, else $XDG_CONFIG_HOME/ect-run/config.json]'
             cand --toolbox-pattern 'A regular expression: a frame whose file path or function matches it counts as toolbox code, in addition to the built-in rules. Repeatable'
             cand --tail-size 'How much of the command''s stderr to keep for analysis, e.g. 1MiB, 512KiB, 2000000'
@@ -31,7 +32,9 @@ set edit:completion:arg-completer[ect-run] = {|@words|
             cand --status 'Show consent, the server URL and where it came from, the config file, and reports waiting to be sent'
             cand --test-failure 'Run a child that fails inside toolbox code, the way the toolbox''s `FailureReporter.raise_error()` does, and report it like any run'
             cand --send-pending 'Send the reports kept on disk because they could not be delivered'
-            cand --json 'With --analyze: print one JSON object instead of a summary'
+            cand --history 'List the failures recorded on this machine, newest first, one line per failure with how many runs hit it (see --all, --json)'
+            cand --all 'With --history: one line per run instead of one per failure'
+            cand --json 'With --analyze: print one JSON object instead of a summary. With --history: one JSON object per line'
             cand --dry-run 'Print the report that would be sent (on stderr), and send nothing'
             cand --internal-raise-error 'Internal: the child that --test-failure runs when the toolbox''s Python package is not installed'
             cand -h 'Print help (see more with ''--help'')'

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::decide::{self, NoFailure};
 use crate::involvement::{self, Involvement, Rules};
-use crate::parse::{self, Failure};
+use crate::parse::{self, Exception, Failure};
 use crate::supervise::Exit;
 use crate::toolbox_version;
 
@@ -47,7 +47,7 @@ pub fn analyze(
     interrupted_by_user: bool,
     rules: &Rules,
 ) -> Analysis {
-    let found = parse::parse_bytes(tail, truncated);
+    let found = parse::parse_tail(tail, truncated);
     let outcome = decide::failure_that_counts(found, exit, interrupted_by_user).map(|f| {
         let inv = involvement::decide(&f, rules);
         (f, inv)
@@ -65,20 +65,36 @@ pub fn analyze(
 
 /// The `--analyze --json` object.
 pub fn to_json(a: &Analysis) -> Value {
+    let frames = |e: &Exception| {
+        e.frames
+            .iter()
+            .map(|fr| {
+                json!({
+                    "file": fr.file,
+                    "line": fr.line,
+                    "function": fr.function,
+                })
+            })
+            .collect::<Vec<_>>()
+    };
     let failure = match &a.outcome {
         Err(_) => Value::Null,
         Ok((f, inv)) => json!({
             "kind": f.kind.as_str(),
             "exception_class": f.exception.class,
             "exception_message": f.exception.message,
-            "frames": f.exception.frames.iter().map(|fr| json!({
-                "file": fr.file,
-                "line": fr.line,
-                "function": fr.function,
-            })).collect::<Vec<_>>(),
+            "frames": frames(&f.exception),
             "toolbox_involved": inv.involved,
-            "matched_frame": inv.matched_frame,
+            "matched_frame": if inv.matched_cause.is_none() { inv.matched_frame } else { None },
             "toolbox_version": a.toolbox_version,
+            "causes": f.causes.iter().enumerate().map(|(i, e)| json!({
+                "kind": e.kind.unwrap_or(f.kind).as_str(),
+                "exception_class": e.class,
+                "exception_message": e.message,
+                "frames": frames(e),
+                "chain": e.chain,
+                "matched_frame": if inv.matched_cause == Some(i) { inv.matched_frame } else { None },
+            })).collect::<Vec<_>>(),
         }),
     };
     json!({ "failure": failure })
@@ -100,6 +116,14 @@ pub fn summary(a: &Analysis) -> String {
                 s.push_str(&format!("Message: {msg}\n"));
             }
             s.push_str(&format!("Frames:  {}\n", f.exception.frames.len()));
+            for (kind, e) in f.chain().take(f.causes.len()) {
+                s.push_str(&format!(
+                    "Cause:   {} ({}), {} frames\n",
+                    e.class,
+                    kind.as_str(),
+                    e.frames.len()
+                ));
+            }
             if inv.involved {
                 s.push_str(&format!("Toolbox involved: yes: {}\n", inv.reason));
                 s.push_str(&format!("Toolbox version: {}\n", a.toolbox_version));

@@ -14,12 +14,17 @@ use crate::capture::Tail;
 use crate::cli::Cli;
 use crate::config::{self, Config};
 use crate::consent;
-use crate::deliver;
+use crate::deliver::Dispatcher;
+use crate::destination::{Destination, Kind as DestKind};
+use crate::history::{self, History};
 use crate::involvement::Rules;
+use crate::pauses::Pauses;
 use crate::plan::{self, Mode, Plan, UrlSource};
 use crate::redact::ServerUrl;
 use crate::report;
 use crate::reporting;
+use crate::scrub::Scrubber;
+use crate::shutdown;
 use crate::supervise::{self, Command, Exit};
 use crate::test_failure;
 
@@ -73,14 +78,21 @@ pub fn run(cli: Cli) -> Result<u8> {
         test_failure::raise_error();
     }
     if !cli.mode_given() && cli.command.is_empty() {
-        Cli::command()
-            .error(
-                clap::error::ErrorKind::MissingRequiredArgument,
-                "no command to run: put it after `--`, as in `ect-run -- ect-process args`",
-            )
-            .exit();
+        // No arguments at all: say how ect-run is used and what to do next,
+        // not only that something is missing.
+        let _ = std::io::stderr().write_all(crate::cli::SHORT_USAGE.as_bytes());
+        return Ok(2);
     }
     let plan = Plan::from_cli(cli).map_err(|e| anyhow::Error::new(UsageError(e)))?;
+    // A bad value in the environment never stops the command: one line,
+    // and reporting is off for this run.
+    if matches!(plan.mode, Mode::Run(_) | Mode::TestFailure) {
+        for invalid in plan.destinations(None).into_iter().filter_map(Result::err) {
+            if invalid.source == UrlSource::Env {
+                say!("{invalid}; reporting to it is off for this run");
+            }
+        }
+    }
     match &plan.mode {
         Mode::Run(command) => supervise_and_report(&plan, command),
         Mode::TestFailure => {
@@ -93,6 +105,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Mode::Status => status(&plan),
         Mode::SendPending => send_pending(&plan),
         Mode::Analyze { input, json } => analyze_file(&plan, input, *json),
+        Mode::History { all, json } => history(&plan, *all, *json),
     }
 }
 
@@ -123,82 +136,219 @@ fn rules(plan: &Plan, config: Option<&Config>) -> Rules {
 }
 
 fn supervise_and_report(plan: &Plan, command: &Command) -> Result<u8> {
+    // Held from before the child starts: a signal that arrives after the
+    // child exited waits until the report is in the outbox (the signal
+    // thread never takes it while the child runs).
+    let hold = shutdown::hold();
     let finished = supervise::run(command, plan.tail_limit).map_err(|e| {
         let code = e.exit_code();
         anyhow::Error::new(ChildStartError { code, source: e })
     })?;
     let code = finished.exit.shell_code();
-    let mut config = None;
-    let mut failed_url = None;
-    if !finished.exit.succeeded() {
-        config = load_config_or_warn(plan, "nothing will be reported until it is fixed");
-        let analysis = analysis::analyze(
-            &finished.stderr.tail,
-            finished.stderr.truncated,
-            finished.exit,
-            finished.interrupted_by_user,
-            &rules(plan, config.as_ref()),
-        );
-        failed_url = reporting::report_if_involved(
-            plan,
-            config.as_ref(),
-            &command.program.to_string_lossy(),
-            finished.exit,
-            &analysis,
-        );
+    if finished.exit.succeeded() {
+        drop(hold);
+        reporting::after_success(plan);
+        return Ok(code);
     }
-    reporting::flush_after_run(plan, config, failed_url.as_deref());
+    let config = load_config_or_warn(plan, "nothing will be reported until it is fixed");
+    let rules = rules(plan, config.as_ref());
+    let analysis = analysis::analyze(
+        &finished.stderr.tail,
+        finished.stderr.truncated,
+        finished.exit,
+        finished.interrupted_by_user,
+        &rules,
+    );
+    reporting::after_failure(
+        plan,
+        config.as_ref(),
+        &command.program.to_string_lossy(),
+        finished.exit,
+        &analysis,
+        &rules,
+        hold,
+    );
     Ok(code)
+}
+
+/// The destinations `--consent` or `--revoke-consent` is about: those named
+/// by `--server-url` and `--sentry-dsn`, else every one in effect. A bad
+/// setting is this mode's error (the user asked about it), saying where it
+/// came from.
+fn destinations_for_mode(
+    plan: &Plan,
+    config: Option<&Config>,
+) -> Result<Vec<(Destination, UrlSource)>> {
+    let flagged = |o: &Option<(String, UrlSource)>| matches!(o, Some((_, UrlSource::Flag)));
+    let (toolbox, sentry) = (flagged(&plan.url_override), flagged(&plan.dsn_override));
+    let mut all = Vec::new();
+    if toolbox || !sentry {
+        all.push(plan.toolbox_destination(config));
+    }
+    if sentry || !toolbox {
+        all.extend(plan.sentry_destination(config));
+    }
+    all.into_iter()
+        .map(|r| {
+            r.map_err(|invalid| {
+                let (_, flag, ..) = plan::names(invalid.kind);
+                anyhow::anyhow!("{invalid}; fix it, or name one with {flag}")
+            })
+        })
+        .collect()
+}
+
+/// How a destination is named where consent is asked for.
+fn described(d: &Destination) -> String {
+    match d.kind() {
+        DestKind::Toolbox => format!("the toolbox's failure-reporting server at {d}"),
+        DestKind::Sentry => format!("the Sentry-protocol tracker project {d}"),
+    }
 }
 
 fn give_consent(plan: &Plan) -> Result<u8> {
     // Read first: a broken file must be fixed by the user, not replaced.
     let config = Config::load(&plan.config_path)?;
-    let (url, source) = plan.server_url(config.server_url());
-    if !consent::ask(&url)? {
+    let dests = destinations_for_mode(plan, Some(&config))?;
+    let listed: Vec<String> = dests.iter().map(|(d, _)| described(d)).collect();
+    if !consent::ask(&listed)? {
         say!("no consent recorded; nothing will be sent.");
         return Ok(0);
     }
+    let now = report::now_rfc3339();
     config::update(&plan.config_path, |c| {
-        c.set_consent(true, url.expose(), &report::now_rfc3339());
-        // An explicit --server-url becomes the default for later runs, or
-        // the consent would not cover them.
-        if source == UrlSource::Flag {
-            c.set_server_url(url.expose());
+        for (d, source) in &dests {
+            c.set_consent_for(d.kind(), true, d.expose(), &now);
+            // A destination named on the command line becomes the default
+            // for later runs, or the consent would not cover them.
+            if *source == UrlSource::Flag {
+                c.set_default(d);
+            }
         }
     })?;
-    say!(
-        "consent recorded for {url} in {}. Activating reporting.",
-        plan.config_path.display()
-    );
+    for (d, _) in &dests {
+        say!(
+            "consent recorded for {d} in {}. Activating reporting.",
+            plan.config_path.display()
+        );
+    }
     if plan.do_not_track {
         say!("note: DO_NOT_TRACK is set, so nothing is sent while it is.");
     }
     Ok(0)
 }
 
+/// Always works: whatever the environment or the server URL says, consent
+/// is withdrawn (for the destinations named by flags, else for all) and
+/// their kept reports are deleted.
 fn revoke_consent(plan: &Plan) -> Result<u8> {
-    let config = Config::load(&plan.config_path)?;
-    let previous = config.consent().and_then(|c| c.server_url);
-    let url =
-        previous.unwrap_or_else(|| plan.server_url(config.server_url()).0.expose().to_string());
+    let flagged = |o: &Option<(String, UrlSource)>| matches!(o, Some((_, UrlSource::Flag)));
+    let (toolbox, sentry) = (flagged(&plan.url_override), flagged(&plan.dsn_override));
+    let kinds: Vec<DestKind> = match (toolbox, sentry) {
+        (true, false) => vec![DestKind::Toolbox],
+        (false, true) => vec![DestKind::Sentry],
+        _ => vec![DestKind::Toolbox, DestKind::Sentry],
+    };
+    let now = report::now_rfc3339();
     config::update(&plan.config_path, |c| {
-        c.set_consent(false, &url, &report::now_rfc3339())
+        for kind in &kinds {
+            let previous = c.consent_for(*kind).and_then(|x| x.server_url);
+            let current = match kind {
+                DestKind::Toolbox => plan.toolbox_destination(Some(c)).ok(),
+                DestKind::Sentry => plan.sentry_destination(Some(c)).and_then(Result::ok),
+            }
+            .map(|(d, _)| d.expose().to_string());
+            let url = previous.or(current).or_else(|| {
+                (*kind == DestKind::Toolbox).then(|| plan::DEFAULT_SERVER_URL.to_string())
+            });
+            if let Some(url) = url {
+                c.set_consent_for(*kind, false, &url, &now);
+            }
+        }
     })?;
     // Kept reports were made under the consent just withdrawn.
     let outbox = plan.outbox();
-    let pending = outbox.list();
-    for p in &pending {
-        let _ = std::fs::remove_file(p);
+    let mut deleted = 0;
+    for p in outbox.list().reports {
+        let Some(claim) = outbox.claim(&p) else {
+            continue;
+        };
+        let kind = claim
+            .read()
+            .ok()
+            .and_then(|e| e.destination().ok())
+            .map(|d| d.kind());
+        if kind.is_none_or(|k| kinds.contains(&k)) {
+            claim.remove();
+            deleted += 1;
+        }
     }
     say!("consent revoked; nothing will be sent.");
-    if !pending.is_empty() {
-        say!(
-            "deleted {} report(s) that were waiting to be sent.",
-            pending.len()
-        );
+    if deleted > 0 {
+        say!("deleted {deleted} report(s) that were waiting to be sent.");
     }
     Ok(0)
+}
+
+/// `--status` lines for one destination: where it is and where that came
+/// from (or why it is invalid), consent, whether reporting is on, a pause.
+fn status_of(
+    plan: &Plan,
+    kind: DestKind,
+    dest: &Result<(Destination, UrlSource), plan::Invalid>,
+    config: Option<&Config>,
+    out: &mut String,
+) {
+    let label = match kind {
+        DestKind::Toolbox => "Server URL:  ",
+        DestKind::Sentry => "Sentry DSN:  ",
+    };
+    match dest {
+        Ok((d, source)) => out.push_str(&format!(
+            "{label} {d} (from {})\n",
+            plan::origin(kind, *source)
+        )),
+        Err(invalid) => out.push_str(&format!(
+            "{label} INVALID from {}: {}\n",
+            invalid.origin(),
+            invalid.why
+        )),
+    }
+    let consent = config.and_then(|c| c.consent_for(kind));
+    let shown = |u: &str| {
+        Destination::parse(kind, u)
+            .map_or_else(|_| ServerUrl::new(u).to_string(), |d| d.to_string())
+    };
+    let line = match &consent {
+        Some(c) if c.given => format!(
+            "given for {} on {}",
+            c.server_url.as_deref().map_or("?".to_string(), shown),
+            c.recorded_at.as_deref().unwrap_or("?")
+        ),
+        Some(c) => format!("revoked on {}", c.recorded_at.as_deref().unwrap_or("?")),
+        None => "not given (run `ect-run --consent`)".to_string(),
+    };
+    out.push_str(&format!("Consent:      {line}\n"));
+    let (_, flag, ..) = plan::names(kind);
+    let reporting = match dest {
+        _ if plan.do_not_track => "off: DO_NOT_TRACK is set".to_string(),
+        Err(_) => "off: the setting is invalid".to_string(),
+        Ok((d, _)) if config.is_some_and(|c| c.consent_covers(d)) => "on".to_string(),
+        Ok((d, _)) if consent.as_ref().is_some_and(|c| c.given) => {
+            format!("off: consent does not cover {d}; run `ect-run --consent {flag} {d}`")
+        }
+        Ok(_) => "off: no consent".to_string(),
+    };
+    out.push_str(&format!("Reporting:    {reporting}\n"));
+    if let Ok((d, _)) = dest
+        && let Some(pause) = Pauses::new(&plan.state_dir).get(d)
+    {
+        out.push_str(&format!(
+            "              paused until {}: {}\n",
+            humantime::format_rfc3339_seconds(pause.until),
+            pause.reason
+        ));
+    }
 }
 
 fn status(plan: &Plan) -> Result<u8> {
@@ -219,46 +369,47 @@ fn status(plan: &Plan) -> Result<u8> {
             None
         }
     };
-    let (url, source) = plan.server_url(config.as_ref().and_then(Config::server_url));
-    out.push_str(&format!("Server URL:   {url} (from {source})\n"));
-    let consent = config.as_ref().and_then(Config::consent);
-    let line = match &consent {
-        Some(c) if c.given => format!(
-            "given for {} on {}",
-            c.server_url
-                .clone()
-                .map_or("?".to_string(), |u| ServerUrl::new(u).to_string()),
-            c.recorded_at.as_deref().unwrap_or("?")
-        ),
-        Some(c) => format!("revoked on {}", c.recorded_at.as_deref().unwrap_or("?")),
-        None => "not given (run `ect-run --consent`)".to_string(),
-    };
-    out.push_str(&format!("Consent:      {line}\n"));
-    let reporting = if plan.do_not_track {
-        "off: DO_NOT_TRACK is set".to_string()
-    } else if config
-        .as_ref()
-        .is_some_and(|c| c.consent_covers(url.expose()))
-    {
-        "on".to_string()
-    } else if consent.as_ref().is_some_and(|c| c.given) {
-        format!("off: consent does not cover {url}; run `ect-run --consent --server-url {url}`")
-    } else {
-        "off: no consent".to_string()
-    };
-    out.push_str(&format!("Reporting:    {reporting}\n"));
+    status_of(
+        plan,
+        DestKind::Toolbox,
+        &plan.toolbox_destination(config.as_ref()),
+        config.as_ref(),
+        &mut out,
+    );
+    if let Some(sentry) = plan.sentry_destination(config.as_ref()) {
+        status_of(plan, DestKind::Sentry, &sentry, config.as_ref(), &mut out);
+    }
     let outbox = plan.outbox();
+    let listing = outbox.list();
     out.push_str(&format!(
         "Outbox:       {} ({} report(s) waiting)\n",
         outbox.dir().display(),
-        outbox.list().len()
+        listing.reports.len()
     ));
-    if let Some(pause) = outbox.paused(url.expose()) {
+    for (p, why) in &listing.skipped {
+        out.push_str(&format!("              not read: {}: {why}\n", p.display()));
+    }
+    let dropped = outbox.dropped_count();
+    if dropped > 0 {
         out.push_str(&format!(
-            "              paused until {}: {}\n",
-            humantime::format_rfc3339_seconds(pause.until),
-            pause.reason
+            "              {dropped} report(s) dropped because the outbox was full\n"
         ));
+    }
+    let rejected = outbox.rejected();
+    if !rejected.is_empty() {
+        out.push_str(&format!(
+            "Rejected:     {} report(s) a server will not take, in {}\n",
+            rejected.len(),
+            outbox.rejected_dir().display()
+        ));
+        for (p, entry) in &rejected {
+            let why = entry
+                .as_ref()
+                .and_then(|e| e.rejected.clone())
+                .unwrap_or_else(|| "?".into());
+            let name = p.file_name().unwrap_or_default().to_string_lossy();
+            out.push_str(&format!("              {name}: {why}\n"));
+        }
     }
     std::io::stdout().write_all(out.as_bytes())?;
     Ok(0)
@@ -266,7 +417,7 @@ fn status(plan: &Plan) -> Result<u8> {
 
 fn send_pending(plan: &Plan) -> Result<u8> {
     let outbox = plan.outbox();
-    let waiting = outbox.list().len();
+    let waiting = outbox.list().reports.len();
     if waiting == 0 {
         say!("no reports waiting to be sent.");
         return Ok(0);
@@ -276,8 +427,9 @@ fn send_pending(plan: &Plan) -> Result<u8> {
         return Ok(0);
     }
     let config = Config::load(&plan.config_path)?;
-    let client = deliver::Client::new(&plan.delivery);
-    let done = outbox.flush(|url| config.consent_covers(url), |u, b| client.send(u, b));
+    let scrub = Scrubber::from_env();
+    let dispatcher = Dispatcher::new(&plan.state_dir, &plan.delivery, &scrub);
+    let done = dispatcher.flush(|d| config.consent_covers(d));
     say!(
         "{} report(s) delivered, {} still waiting.",
         done.delivered,
@@ -295,7 +447,50 @@ fn send_pending(plan: &Plan) -> Result<u8> {
             done.not_consented
         );
     }
+    if done.deferred > 0 {
+        say!(
+            "{} were not tried within --timeout; run `ect-run --send-pending` again.",
+            done.deferred
+        );
+    }
     Ok(if done.kept == 0 { 0 } else { 1 })
+}
+
+fn history(plan: &Plan, all: bool, json: bool) -> Result<u8> {
+    let h = History::new(&plan.state_dir);
+    let read = h.read()?;
+    if read.damaged > 0 {
+        say!(
+            "skipped {} damaged line(s) in the history {}",
+            read.damaged,
+            h.path().display()
+        );
+    }
+    let mut out = String::new();
+    if all {
+        for e in read.entries.iter().rev() {
+            if json {
+                out.push_str(&serde_json::to_string(e)?);
+            } else {
+                out.push_str(&history::line(e, None));
+            }
+            out.push('\n');
+        }
+    } else {
+        for g in history::group(&read.entries) {
+            if json {
+                out.push_str(&serde_json::to_string(&g)?);
+            } else {
+                out.push_str(&history::line(g.latest, Some(g.count)));
+            }
+            out.push('\n');
+        }
+    }
+    if out.is_empty() && !json {
+        say!("no failures recorded yet ({}).", h.path().display());
+    }
+    std::io::stdout().write_all(out.as_bytes())?;
+    Ok(0)
 }
 
 /// The last `limit` bytes of a stream, and whether there was more.

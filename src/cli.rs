@@ -11,26 +11,49 @@ use std::time::Duration;
 use clap::{ArgGroup, Parser, ValueHint};
 use regex::Regex;
 
-use crate::redact::ServerUrl;
+use crate::destination::Destination;
 use crate::values;
 
-const EXAMPLES: &str = "\
-Ways of use:
-  ect-run -- ect-process args     Run a toolbox command; report its failure if the
-                                  toolbox was involved and you have consented
-  ect-run --consent               Ask once whether failures may be reported, and
-                                  store the answer in the config file
-  ect-run --test-failure          Fail on purpose inside toolbox code, to test the
-                                  whole path up to the reporting server
+/// The three ways of use, shared by `--help` and a bare `ect-run`.
+macro_rules! ways {
+    () => {
+        concat!(
+            "Ways of use (`ect-process` in the design stands for any toolbox job):\n",
+            "  ect-run -- python run_analysis.py   Run a toolbox job; report its failure if the\n",
+            "                                      toolbox was involved and you have consented\n",
+            "  ect-run --consent                   Ask once whether failures may be reported,\n",
+            "                                      and store the answer in the config file\n",
+            "  ect-run --test-failure              Fail on purpose inside toolbox code, to test\n",
+            "                                      the whole path up to the reporting server\n",
+        )
+    };
+}
 
+/// What `ect-run` alone prints: the ways of use and the next step.
+pub const SHORT_USAGE: &str = concat!(
+    "ect-run: no command to run.\n\n",
+    ways!(),
+    "\nNext: `ect-run --status` shows your consent and where reports would go;\n",
+    "`ect-run --help` lists every option.\n",
+);
+
+const EXAMPLES: &str = concat!(
+    ways!(),
+    "
 More examples:
-  ect-run --dry-run -- python -m my_pipeline   Show the report instead of sending it
-  ect-run --status                             Consent, server, pending reports
-  ect-run --analyze job.err --json             What would be decided for a saved log
+  ect-run -- papermill in.ipynb out.ipynb          A notebook run in batch
+  ect-run -- jupyter nbconvert --execute nb.ipynb  The same with nbconvert
+  ect-run -- xcube gen2 config.yml                 An xcube command
+  srun ect-run -- python run_analysis.py           In a SLURM batch script
+  ect-run --dry-run -- python run_analysis.py      Show the report instead of sending it
+  ect-run --status                                 Consent, server, pending reports
+  ect-run --history                                Failures recorded on this machine
+  ect-run --analyze job.err --json                 What would be decided for a saved log
 
 Nothing is ever sent without the consent stored by `ect-run --consent`, and
 nothing at all when DO_NOT_TRACK=1. The command's output, input and exit
-status are left exactly as they are.";
+status are left exactly as they are."
+);
 
 /// Supervise ESA Climate Toolbox command-line runs and, with your consent,
 /// report their failures.
@@ -47,7 +70,7 @@ status are left exactly as they are.";
     after_help = EXAMPLES,
     group(ArgGroup::new("mode").multiple(false).args([
         "consent", "revoke_consent", "status", "test_failure",
-        "send_pending", "analyze", "completions", "command",
+        "send_pending", "analyze", "history", "completions", "command",
     ])),
 )]
 pub struct Cli {
@@ -81,8 +104,18 @@ pub struct Cli {
           value_hint = ValueHint::FilePath)]
     pub analyze: Option<PathBuf>,
 
-    /// With --analyze: print one JSON object instead of a summary.
-    #[arg(long, requires = "analyze")]
+    /// List the failures recorded on this machine, newest first, one line
+    /// per failure with how many runs hit it (see --all, --json).
+    #[arg(long)]
+    pub history: bool,
+
+    /// With --history: one line per run instead of one per failure.
+    #[arg(long, requires = "history")]
+    pub all: bool,
+
+    /// With --analyze: print one JSON object instead of a summary. With
+    /// --history: one JSON object per line.
+    #[arg(long)]
     pub json: bool,
 
     /// Print the report that would be sent (on stderr), and send nothing.
@@ -93,7 +126,14 @@ pub struct Cli {
     /// else http://localhost:9898].
     #[arg(long, value_name = "URL", value_hint = ValueHint::Url,
           value_parser = values::server_url)]
-    pub server_url: Option<ServerUrl>,
+    pub server_url: Option<Destination>,
+
+    /// Also report to a Sentry-protocol tracker (Sentry, GlitchTip,
+    /// Bugsink): its project's DSN, https://KEY@HOST[:PORT][/PATH]/PROJECT
+    /// [default: $ECT_RUN_SENTRY_DSN, else the config file's sentry_dsn].
+    #[arg(long, value_name = "DSN", value_hint = ValueHint::Url,
+          value_parser = values::sentry_dsn)]
+    pub sentry_dsn: Option<Destination>,
 
     /// The config file [default: $ECT_RUN_CONFIG, else
     /// $XDG_CONFIG_HOME/ect-run/config.json].
@@ -142,6 +182,7 @@ impl Cli {
             || self.test_failure
             || self.send_pending
             || self.analyze.is_some()
+            || self.history
     }
 }
 
@@ -150,7 +191,7 @@ impl Cli {
 /// always a command missing its `--`, so that gets a tip.
 pub fn parse() -> Cli {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
-    let args: Vec<OsString> = std::env::args_os().collect();
+    let args = analyze_file_first(std::env::args_os().collect());
     match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(mut e) => {
@@ -176,10 +217,85 @@ pub fn parse() -> Cli {
     }
 }
 
+/// `--analyze --json FILE`: clap gives `--analyze` no value when an
+/// option follows it, and FILE is then a stray word. Moves the first bare
+/// word after `--analyze` (before `--`, and not an option's value) to just
+/// after it, so the options may come in any order (issue 11).
+fn analyze_file_first(mut args: Vec<OsString>) -> Vec<OsString> {
+    use clap::CommandFactory;
+    let Some(at) = args
+        .iter()
+        .take_while(|a| *a != "--")
+        .position(|a| a == "--analyze")
+    else {
+        return args;
+    };
+    let takes_value = |flag: &str| {
+        Cli::command().get_arguments().any(|a| {
+            a.get_long() == Some(flag.trim_start_matches("--"))
+                && a.get_action().takes_values()
+                && a.get_id() != "analyze"
+        })
+    };
+    let next_is_option = args
+        .get(at + 1)
+        .is_some_and(|a| a.to_string_lossy().starts_with('-') && a != "-");
+    if !next_is_option {
+        return args;
+    }
+    let mut i = at + 1;
+    while i < args.len() && args[i] != "--" {
+        let a = args[i].to_string_lossy();
+        if a.starts_with('-') && a != "-" {
+            // `--opt value`: skip the value too.
+            i += if !a.contains('=') && takes_value(&a) {
+                2
+            } else {
+                1
+            };
+            continue;
+        }
+        let file = args.remove(i);
+        args.insert(at + 1, file);
+        break;
+    }
+    args
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn analyze_options_in_any_order() {
+        for argv in [
+            &["ect-run", "--analyze", "--json", "job.err"][..],
+            &["ect-run", "--analyze", "job.err", "--json"],
+            &["ect-run", "--json", "--analyze", "job.err"],
+            &[
+                "ect-run",
+                "--analyze",
+                "--tail-size",
+                "2MiB",
+                "--json",
+                "job.err",
+            ],
+        ] {
+            let args = analyze_file_first(argv.iter().map(OsString::from).collect());
+            let cli = Cli::try_parse_from(args).unwrap();
+            assert_eq!(cli.analyze, Some(PathBuf::from("job.err")), "{argv:?}");
+            assert!(cli.json, "{argv:?}");
+        }
+        let args = analyze_file_first(
+            ["ect-run", "--analyze", "--json"]
+                .iter()
+                .map(OsString::from)
+                .collect(),
+        );
+        let cli = Cli::try_parse_from(args).unwrap();
+        assert_eq!(cli.analyze, Some(PathBuf::from("-")));
+    }
 
     #[test]
     fn cli_definition_is_consistent() {

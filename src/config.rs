@@ -8,13 +8,22 @@
 //! cannot corrupt it or lose each other's change; a file that cannot be
 //! read or parsed is reported and never overwritten.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::fs::{self, File};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Map, Value, json};
+
+use std::time::Duration;
+
+use crate::destination::{Destination, Kind};
+pub use crate::files::write_atomic;
+use crate::files::{self, ReadError, parent_dir};
+use crate::flood::Limits;
+
+/// A config file larger than this is not read: it is not ect-run's.
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
 /// The parsed file. An absent file is an empty config.
 #[derive(Debug, Clone, Default)]
@@ -34,14 +43,20 @@ pub struct Consent {
 impl Config {
     /// Reads `path`; a missing file is an empty config.
     pub fn load(path: &Path) -> Result<Config> {
-        let text = match fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Config::default()),
+        let bytes = match files::read_regular(path, MAX_CONFIG_BYTES) {
+            Ok(b) => b,
+            Err(ReadError::Missing) => return Ok(Config::default()),
             Err(e) => {
                 return Err(e)
                     .with_context(|| format!("cannot read config file {}", path.display()));
             }
         };
+        let text = String::from_utf8(bytes).map_err(|_| {
+            anyhow::anyhow!(
+                "config file {} is not valid (fix or remove it): not UTF-8 text",
+                path.display()
+            )
+        })?;
         Config::parse(&text).with_context(|| {
             format!(
                 "config file {} is not valid (fix or remove it)",
@@ -77,9 +92,22 @@ impl Config {
         {
             bail!("\"consent.given\" must be true or false");
         }
+        for key in ["sentry_consent"] {
+            match self.data.get(key) {
+                None | Some(Value::Object(_)) => {}
+                Some(_) => bail!("\"{key}\" must be an object"),
+            }
+        }
+        match self.data.get("sentry_dsn") {
+            None | Some(Value::String(_)) | Some(Value::Null) => {}
+            Some(_) => bail!("\"sentry_dsn\" must be a string"),
+        }
         match self.data.get("server_url") {
             None | Some(Value::String(_)) | Some(Value::Null) => {}
             Some(_) => bail!("\"server_url\" must be a string"),
+        }
+        if let Err(why) = self.limits() {
+            bail!("{why}");
         }
         match self.data.get("toolbox_patterns") {
             None | Some(Value::Null) => {}
@@ -89,23 +117,44 @@ impl Config {
         Ok(())
     }
 
+    /// The consent stored for the toolbox server.
     pub fn consent(&self) -> Option<Consent> {
-        let c = self.data.get("consent")?.as_object()?;
+        self.consent_for(Kind::Toolbox)
+    }
+
+    /// The consent stored for a kind of destination: `consent` for the
+    /// toolbox server (its URL in `server_url`), `sentry_consent` for a
+    /// Sentry DSN (in `dsn`).
+    pub fn consent_for(&self, kind: Kind) -> Option<Consent> {
+        let (key, url_key) = consent_keys(kind);
+        let c = self.data.get(key)?.as_object()?;
         let s = |k: &str| c.get(k).and_then(Value::as_str).map(str::to_string);
         Some(Consent {
             given: c.get("given").and_then(Value::as_bool).unwrap_or(false),
-            server_url: s("server_url"),
+            server_url: s(url_key),
             recorded_at: s("recorded_at"),
             ect_run_version: s("ect_run_version"),
         })
     }
 
-    /// Whether stored consent covers sending to `url` (consent holds for
-    /// the URL it was given for; a trailing `/` does not matter).
-    pub fn consent_covers(&self, url: &str) -> bool {
-        let same = |a: &str| a.trim().trim_end_matches('/') == url.trim().trim_end_matches('/');
-        self.consent()
-            .is_some_and(|c| c.given && c.server_url.as_deref().is_some_and(same))
+    /// Whether stored consent covers sending to `dest`: consent holds for
+    /// the destination it was given for, however its URL is spelled.
+    pub fn consent_covers(&self, dest: &Destination) -> bool {
+        self.consent_for(dest.kind()).is_some_and(|c| {
+            c.given
+                && c.server_url
+                    .as_deref()
+                    .and_then(|u| Destination::parse(dest.kind(), u).ok())
+                    .is_some_and(|given| &given == dest)
+        })
+    }
+
+    /// The config's Sentry DSN, if it names one.
+    pub fn sentry_dsn(&self) -> Option<&str> {
+        self.data
+            .get("sentry_dsn")
+            .and_then(Value::as_str)
+            .filter(|s| !s.trim().is_empty())
     }
 
     pub fn server_url(&self) -> Option<&str> {
@@ -113,6 +162,37 @@ impl Config {
             .get("server_url")
             .and_then(Value::as_str)
             .filter(|s| !s.trim().is_empty())
+    }
+
+    /// Flood control's limits: `dedup_window` (seconds, or a duration such
+    /// as `"30min"`; 0 turns it off) and `max_reports_per_day`.
+    pub fn limits(&self) -> Result<Limits, String> {
+        let mut limits = Limits::default();
+        match self.data.get("dedup_window") {
+            None | Some(Value::Null) => {}
+            Some(Value::Number(n)) if n.as_u64().is_some() => {
+                limits.dedup_window = Duration::from_secs(n.as_u64().unwrap_or(0));
+            }
+            Some(Value::String(s)) => {
+                limits.dedup_window = humantime::parse_duration(s.trim()).map_err(|_| {
+                    format!("\"dedup_window\" must be a number of seconds or a duration such as \"1h\" or \"30min\", not {s:?}")
+                })?;
+            }
+            Some(_) => {
+                return Err(
+                    "\"dedup_window\" must be a number of seconds or a duration such as \"1h\""
+                        .into(),
+                );
+            }
+        }
+        match self.data.get("max_reports_per_day") {
+            None | Some(Value::Null) => {}
+            Some(Value::Number(n)) if n.as_u64().is_some_and(|v| v <= u64::from(u32::MAX)) => {
+                limits.max_per_day = n.as_u64().unwrap_or(0) as u32;
+            }
+            Some(_) => return Err("\"max_reports_per_day\" must be a whole number".into()),
+        }
+        Ok(limits)
     }
 
     pub fn toolbox_patterns(&self) -> Vec<String> {
@@ -127,15 +207,30 @@ impl Config {
     }
 
     pub fn set_consent(&mut self, given: bool, server_url: &str, now: &str) {
+        self.set_consent_for(Kind::Toolbox, given, server_url, now);
+    }
+
+    pub fn set_consent_for(&mut self, kind: Kind, given: bool, url: &str, now: &str) {
+        let (key, url_key) = consent_keys(kind);
         self.data.insert(
-            "consent".to_string(),
+            key.to_string(),
             json!({
                 "given": given,
-                "server_url": server_url,
+                url_key: url,
                 "recorded_at": now,
                 "ect_run_version": env!("CARGO_PKG_VERSION"),
             }),
         );
+    }
+
+    /// Makes `dest` the default of its kind for later runs.
+    pub fn set_default(&mut self, dest: &Destination) {
+        let key = match dest.kind() {
+            Kind::Toolbox => "server_url",
+            Kind::Sentry => "sentry_dsn",
+        };
+        self.data
+            .insert(key.to_string(), Value::String(dest.expose().to_string()));
     }
 
     pub fn set_server_url(&mut self, url: &str) {
@@ -169,49 +264,29 @@ pub fn update(path: &Path, change: impl FnOnce(&mut Config)) -> Result<Config> {
     Ok(config)
 }
 
-fn parent_dir(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
+fn consent_keys(kind: Kind) -> (&'static str, &'static str) {
+    match kind {
+        Kind::Toolbox => ("consent", "server_url"),
+        Kind::Sentry => ("sentry_consent", "dsn"),
     }
 }
 
 /// An exclusive lock on `<path>.lock`, released when the file is dropped.
-/// A sibling file, because the config itself is replaced by rename.
+/// A sibling file, because the config itself is replaced by rename. The
+/// wait is bounded: a stuck process cannot hang `--consent` or
+/// `--revoke-consent`.
 fn lock(path: &Path) -> Result<File> {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(".lock");
     let lock_path = path.with_file_name(name);
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(&lock_path)
-        .with_context(|| format!("cannot open lock file {}", lock_path.display()))?;
-    file.lock()
-        .with_context(|| format!("cannot lock {}", lock_path.display()))?;
-    Ok(file)
-}
-
-/// Writes `bytes` to a temp file beside `path` (mode 0600), syncs it, and
-/// renames it over `path`: readers see the old file or the new, never half.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = parent_dir(path);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".ect-run-")
-        .suffix(".tmp")
-        .permissions(fs::Permissions::from_mode(0o600))
-        .tempfile_in(&dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    files::lock_bounded(&lock_path, "the config file")
+        .with_context(|| format!("cannot lock {}", lock_path.display()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn keeps_unknown_keys_and_is_private() {
@@ -256,13 +331,15 @@ mod tests {
 
     #[test]
     fn consent_is_for_one_url() {
+        let d = |u| Destination::toolbox(u).unwrap();
         let mut c = Config::default();
-        assert!(!c.consent_covers("http://a:1"));
+        assert!(!c.consent_covers(&d("http://a:1")));
         c.set_consent(true, "http://a:1/", "t");
-        assert!(c.consent_covers("http://a:1"));
-        assert!(!c.consent_covers("http://b:1"));
+        assert!(c.consent_covers(&d("http://a:1")));
+        assert!(c.consent_covers(&d("HTTP://A:1")));
+        assert!(!c.consent_covers(&d("http://b:1")));
         c.set_consent(false, "http://a:1/", "t");
-        assert!(!c.consent_covers("http://a:1"));
+        assert!(!c.consent_covers(&d("http://a:1")));
     }
 
     #[test]

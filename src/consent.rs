@@ -8,8 +8,6 @@ use std::io::{self, BufRead, IsTerminal, Read};
 
 use anyhow::Result;
 
-use crate::redact::ServerUrl;
-
 /// The toolbox's own question (esa_climate_toolbox/util/reporting.py).
 pub const QUESTION: &str = "Please enter YES below to consent to reporting.";
 
@@ -18,14 +16,15 @@ const MAX_ANSWER: u64 = 4096;
 /// How long to wait for a line on a non-terminal standard input.
 const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
-pub fn explanation(url: &ServerUrl) -> String {
+/// What is sent and where, for the destinations listed (each already
+/// described, credentials masked).
+pub fn explanation(destinations: &[String]) -> String {
+    let listed: String = destinations.iter().map(|d| format!("    {d}\n")).collect();
     format!(
         "\
-ect-run can report failures of ESA Climate Toolbox commands to the toolbox's
-failure-reporting server at
+ect-run can report failures of ESA Climate Toolbox commands to
 
-    {url}
-
+{listed}
 A report is sent only when a command run under ect-run fails inside the
 toolbox's own code. It contains the toolbox version, the exception's class
 and message, the traceback (file paths, line numbers, function names and
@@ -47,8 +46,8 @@ pub fn is_yes(answer: &str) -> bool {
 }
 
 /// Asks on the terminal, or reads one line when there is none.
-pub fn ask(url: &ServerUrl) -> Result<bool> {
-    say_plain!("{}", explanation(url));
+pub fn ask(destinations: &[String]) -> Result<bool> {
+    say_plain!("{}", explanation(destinations));
     if io::stdin().is_terminal() && io::stderr().is_terminal() {
         let answer = inquire::Text::new(QUESTION)
             .with_help_message("type YES to consent")

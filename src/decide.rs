@@ -64,13 +64,9 @@ fn signal_failure(sig: i32) -> Failure {
         kind: Kind::Signal,
         exception: Exception {
             class: signal_name(sig),
-            message: String::new(),
-            frames: Vec::new(),
+            ..Exception::default()
         },
-        causes: Vec::new(),
-        location: None,
-        thread: None,
-        start: 0,
+        ..Failure::default()
     }
 }
 

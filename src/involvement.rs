@@ -1,7 +1,10 @@
 //! Whether the toolbox's own code was involved in a failure, and which
 //! frame shows it. Only an involved failure may ever be reported.
 //!
-//! Built-in rules: a Python frame whose file path contains
+//! Every frame counts: the failure's own, its causes' (chained exceptions,
+//! a worker's or a notebook cell's embedded traceback, the Rust panic under
+//! a pyo3 `PanicException`) and the panic location. Built-in rules: a
+//! Python frame whose file path contains
 //! `/esa_climate_toolbox/` (the toolbox's own reporter's rule, with Windows
 //! separators too); a Rust frame whose symbol belongs to a crate named
 //! `esa_climate_toolbox` or `ect_*`, or whose file (or the panic location)
@@ -33,8 +36,13 @@ pub struct Rules {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Involvement {
     pub involved: bool,
-    /// Index into the failure's frames.
+    /// Index into the frames of the exception that matched: the failure's
+    /// own (`matched_cause` is `None`) or a cause's.
     pub matched_frame: Option<usize>,
+    /// When the toolbox shows only in a cause (a chained exception, a
+    /// worker's or cell's traceback, the Rust panic under a
+    /// `PanicException`): its index in [`Failure::causes`].
+    pub matched_cause: Option<usize>,
     /// Why, in words: which frame (or location) and which rule.
     pub reason: String,
     /// The file path of the matched frame, for finding the toolbox version.
@@ -42,30 +50,47 @@ pub struct Involvement {
     pub matched_path: Option<String>,
 }
 
+/// Looks at every frame of the failure's own exception, then of its causes
+/// (newest first), then the panic location.
 pub fn decide(failure: &Failure, rules: &Rules) -> Involvement {
-    let frames = &failure.exception.frames;
-    // Name the innermost matching frame: Python prints outermost first,
-    // faulthandler and Rust innermost first.
-    let order: Box<dyn Iterator<Item = (usize, &Frame)>> = match failure.kind {
-        Kind::PythonTraceback => Box::new(frames.iter().enumerate().rev()),
-        _ => Box::new(frames.iter().enumerate()),
-    };
-    for (i, frame) in order {
-        if let Some(rule) = frame_rule(failure.kind, frame, rules) {
-            return Involvement {
-                involved: true,
-                matched_frame: Some(i),
-                reason: format!("frame {i} ({}) {rule}", describe(frame)),
-                matched_path: frame.file.clone(),
-            };
+    let own = (failure.kind, &failure.exception);
+    let causes = failure
+        .causes
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(i, e)| (Some(i), (e.kind.unwrap_or(failure.kind), e)));
+    for (cause, (kind, exception)) in std::iter::once((None, own)).chain(causes) {
+        let frames = &exception.frames;
+        // Name the innermost matching frame: Python prints outermost
+        // first, faulthandler and Rust innermost first.
+        let order: Box<dyn Iterator<Item = (usize, &Frame)>> = match kind {
+            Kind::PythonTraceback => Box::new(frames.iter().enumerate().rev()),
+            _ => Box::new(frames.iter().enumerate()),
+        };
+        for (i, frame) in order {
+            if let Some(rule) = frame_rule(kind, frame, rules) {
+                let whose = match cause {
+                    None => String::new(),
+                    Some(c) => format!(" of cause {c} ({})", exception.class),
+                };
+                return Involvement {
+                    involved: true,
+                    matched_frame: Some(i),
+                    matched_cause: cause,
+                    reason: format!("frame {i}{whose} ({}) {rule}", describe(frame)),
+                    matched_path: frame.file.clone(),
+                };
+            }
         }
     }
     if let Some(loc) = &failure.location
-        && let Some(rule) = frame_rule(failure.kind, loc, rules)
+        && let Some(rule) = frame_rule(Kind::RustPanic, loc, rules)
     {
         return Involvement {
             involved: true,
             matched_frame: None,
+            matched_cause: None,
             reason: format!("the panic location ({}) {rule}", describe(loc)),
             matched_path: loc.file.clone(),
         };
@@ -77,9 +102,16 @@ pub fn decide(failure: &Failure, rules: &Rules) -> Involvement {
     Involvement {
         involved: false,
         matched_frame: None,
+        matched_cause: None,
         reason,
         matched_path: None,
     }
+}
+
+/// Whether this one frame is toolbox code by the same rules as [`decide`]:
+/// what a Sentry event's `in_app` says for each frame.
+pub fn is_toolbox_frame(kind: Kind, frame: &Frame, rules: &Rules) -> bool {
+    frame_rule(kind, frame, rules).is_some()
 }
 
 /// The rule a frame matches, in words, if any.
@@ -168,13 +200,10 @@ mod tests {
             kind,
             exception: Exception {
                 class: "X".into(),
-                message: String::new(),
                 frames,
+                ..Exception::default()
             },
-            causes: vec![],
-            location: None,
-            thread: None,
-            start: 0,
+            ..Failure::default()
         }
     }
 
@@ -248,6 +277,26 @@ mod tests {
             let f = failure(Kind::RustPanic, vec![fr.clone()]);
             assert!(!decide(&f, &rules).involved, "{fr:?}");
         }
+    }
+
+    #[test]
+    fn causes_and_their_kinds_count() {
+        let mut f = failure(Kind::PythonTraceback, vec![file("/u.py")]);
+        f.causes.push(Exception {
+            class: "panic".into(),
+            frames: vec![func("ect_core::grid::regrid")],
+            kind: Some(Kind::RustPanic),
+            ..Exception::default()
+        });
+        let d = decide(&f, &Rules::default());
+        assert!(d.involved, "{d:?}");
+        assert_eq!((d.matched_cause, d.matched_frame), (Some(0), Some(0)));
+        // A Rust panic location under a Python failure counts too.
+        let mut f = failure(Kind::PythonTraceback, vec![file("/u.py")]);
+        f.location = Some(file(
+            "/home/u/.cargo/registry/src/idx/ect-core-0.3.1/src/lib.rs",
+        ));
+        assert!(decide(&f, &Rules::default()).involved);
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! picks the failure that counts and [`involvement`] says whether the toolbox
 //! was involved; [`report`] builds the JSON (scrubbed by [`scrub`]); and
 //! [`deliver`] sends it, keeping it in the [`outbox`] when it cannot.
+//! [`sentry`] builds the same failure as a Sentry event for
+//! Sentry-protocol trackers.
 
 // First, so that its `say!` macro is in scope in every module below.
 #[macro_use]
@@ -20,15 +22,23 @@ pub mod config;
 pub mod consent;
 pub mod decide;
 pub mod deliver;
+pub mod destination;
+pub mod files;
+pub mod flood;
+pub mod history;
 pub mod involvement;
 pub mod outbox;
 pub mod parse;
 pub mod paths;
+pub mod pauses;
 pub mod plan;
+pub mod pyform;
 pub mod redact;
 pub mod report;
 pub mod reporting;
 pub mod scrub;
+pub mod sentry;
+pub mod shutdown;
 pub mod supervise;
 pub mod test_failure;
 pub mod text;

@@ -1,5 +1,5 @@
 //! Where ect-run keeps its files: the config file and the outbox of reports
-//! not yet delivered. Each has an environment override first, then the
+//! not yet delivered, with the pauses and the history beside it. Each has an environment override first, then the
 //! platform's directories (XDG on Linux) from the `etcetera` crate.
 
 use std::path::{Path, PathBuf};
@@ -22,15 +22,16 @@ pub fn config_file(flag: Option<&Path>) -> Result<PathBuf> {
     Ok(base.config_dir().join("ect-run").join("config.json"))
 }
 
-/// `$ECT_RUN_STATE_DIR/outbox`, else `<state dir>/ect-run/outbox`
-/// (`$XDG_STATE_HOME`, by default `~/.local/state`).
-pub fn outbox_dir() -> Result<PathBuf> {
+/// ect-run's state (the outbox, pauses, the history):
+/// `$ECT_RUN_STATE_DIR`, else `<state dir>/ect-run` (`$XDG_STATE_HOME`, by
+/// default `~/.local/state`).
+pub fn state_dir() -> Result<PathBuf> {
     if let Some(p) = std::env::var_os(STATE_DIR_ENV).filter(|v| !v.is_empty()) {
-        return Ok(PathBuf::from(p).join("outbox"));
+        return Ok(PathBuf::from(p));
     }
     let base = strategy()?;
     let state = base.state_dir().unwrap_or_else(|| base.data_dir());
-    Ok(state.join("ect-run").join("outbox"))
+    Ok(state.join("ect-run"))
 }
 
 fn strategy() -> Result<impl BaseStrategy> {

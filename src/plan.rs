@@ -6,13 +6,14 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use regex::Regex;
 
 use crate::cli::Cli;
+use crate::config::Config;
+use crate::destination::{Destination, Kind};
 use crate::outbox::Outbox;
 use crate::paths;
-use crate::redact::ServerUrl;
 use crate::supervise::Command;
 
 /// The toolbox's own default (esa_climate_toolbox/util/reporting.py).
@@ -20,6 +21,10 @@ pub const DEFAULT_SERVER_URL: &str = "http://localhost:9898";
 
 /// The toolbox's own variable for the server URL.
 pub const SERVER_URL_ENV: &str = "ESA_CLIMATE_TOOLBOX_FAILURE_REPORTING_SERVER_URL";
+
+/// ect-run's variable for a Sentry DSN. `SENTRY_DSN` is not read: it
+/// belongs to the other programs in the same environment.
+pub const SENTRY_DSN_ENV: &str = "ECT_RUN_SENTRY_DSN";
 
 #[derive(Debug)]
 pub enum Mode {
@@ -30,6 +35,7 @@ pub enum Mode {
     TestFailure,
     SendPending,
     Analyze { input: PathBuf, json: bool },
+    History { all: bool, json: bool },
 }
 
 /// Where the server URL came from, for `--status` and for messages.
@@ -62,10 +68,15 @@ pub struct Delivery {
 pub struct Plan {
     pub mode: Mode,
     pub config_path: PathBuf,
-    pub outbox_dir: PathBuf,
-    /// The URL from the flag or the environment; the config file's URL is
-    /// only known once the file is read (see [`Plan::server_url`]).
-    pub url_override: Option<(ServerUrl, UrlSource)>,
+    pub state_dir: PathBuf,
+    /// The URL from the flag (validated: a bad one is a usage error) or
+    /// the environment (kept as given: a bad one only turns reporting
+    /// off); the config file's URL is only known once the file is read
+    /// (see [`Plan::toolbox_destination`]).
+    pub url_override: Option<(String, UrlSource)>,
+    /// The Sentry DSN from the flag (validated) or the environment (as
+    /// given), likewise.
+    pub dsn_override: Option<(String, UrlSource)>,
     pub patterns: Vec<Regex>,
     pub tail_limit: usize,
     pub delivery: Delivery,
@@ -76,12 +87,20 @@ pub struct Plan {
 
 impl Plan {
     pub fn from_cli(cli: Cli) -> Result<Plan> {
+        if cli.json && cli.analyze.is_none() && !cli.history {
+            bail!("--json goes with --analyze or --history");
+        }
         let mode = mode(&cli)?;
         let config_path = paths::config_file(cli.config.as_deref())?;
-        let outbox_dir = paths::outbox_dir()?;
+        let state_dir = paths::state_dir()?;
         let url_override = match (&cli.server_url, env_nonempty(SERVER_URL_ENV)) {
-            (Some(u), _) => Some((u.clone(), UrlSource::Flag)),
-            (None, Some(u)) => Some((validate_url(&u, SERVER_URL_ENV)?, UrlSource::Env)),
+            (Some(d), _) => Some((d.expose().to_string(), UrlSource::Flag)),
+            (None, Some(u)) => Some((u, UrlSource::Env)),
+            (None, None) => None,
+        };
+        let dsn_override = match (&cli.sentry_dsn, env_nonempty(SENTRY_DSN_ENV)) {
+            (Some(d), _) => Some((d.expose().to_string(), UrlSource::Flag)),
+            (None, Some(d)) => Some((d, UrlSource::Env)),
             (None, None) => None,
         };
         // Checked by clap's value parsers (crate::values).
@@ -94,8 +113,9 @@ impl Plan {
         Ok(Plan {
             mode,
             config_path,
-            outbox_dir,
+            state_dir,
             url_override,
+            dsn_override,
             patterns,
             tail_limit,
             delivery,
@@ -105,19 +125,112 @@ impl Plan {
     }
 
     pub fn outbox(&self) -> Outbox {
-        Outbox::new(self.outbox_dir.clone())
+        Outbox::new(self.state_dir.join("outbox"))
     }
 
-    /// The effective server URL and where it came from: the flag, else the
-    /// environment, else the config file, else the toolbox's default.
-    pub fn server_url(&self, from_config: Option<&str>) -> (ServerUrl, UrlSource) {
-        if let Some((u, s)) = &self.url_override {
-            return (u.clone(), *s);
+    /// The toolbox server to report to and where its URL came from: the
+    /// flag, else the environment, else the config file, else the
+    /// toolbox's default. A malformed URL from the environment or the
+    /// config is an [`Invalid`] setting: reporting to it is off, and the
+    /// command still runs.
+    pub fn toolbox_destination(
+        &self,
+        config: Option<&Config>,
+    ) -> Result<(Destination, UrlSource), Invalid> {
+        let (raw, source) = match (&self.url_override, config.and_then(Config::server_url)) {
+            (Some((u, s)), _) => (u.as_str(), *s),
+            (None, Some(u)) => (u, UrlSource::Config),
+            (None, None) => (DEFAULT_SERVER_URL, UrlSource::Default),
+        };
+        Destination::toolbox(raw)
+            .map(|d| (d, source))
+            .map_err(|why| Invalid {
+                kind: Kind::Toolbox,
+                source,
+                why,
+            })
+    }
+
+    /// The Sentry-protocol tracker to report to, if one is named: the flag,
+    /// else the environment, else the config file. A malformed DSN from the
+    /// environment or the config is an [`Invalid`] setting.
+    pub fn sentry_destination(
+        &self,
+        config: Option<&Config>,
+    ) -> Option<Result<(Destination, UrlSource), Invalid>> {
+        let (raw, source) = match (&self.dsn_override, config.and_then(Config::sentry_dsn)) {
+            (Some((d, s)), _) => (d.as_str(), *s),
+            (None, Some(d)) => (d, UrlSource::Config),
+            (None, None) => return None,
+        };
+        Some(
+            Destination::sentry(raw)
+                .map(|d| (d, source))
+                .map_err(|why| Invalid {
+                    kind: Kind::Sentry,
+                    source,
+                    why,
+                }),
+        )
+    }
+
+    /// Every destination in effect: the toolbox server, and a tracker if
+    /// one is named.
+    pub fn destinations(
+        &self,
+        config: Option<&Config>,
+    ) -> Vec<Result<(Destination, UrlSource), Invalid>> {
+        let mut all = vec![self.toolbox_destination(config)];
+        all.extend(self.sentry_destination(config));
+        all
+    }
+}
+
+/// How each kind of destination is named on the command line, in the
+/// environment and in the config file.
+pub fn names(kind: Kind) -> (&'static str, &'static str, &'static str, &'static str) {
+    match kind {
+        Kind::Toolbox => ("server URL", "--server-url", SERVER_URL_ENV, "server_url"),
+        Kind::Sentry => ("Sentry DSN", "--sentry-dsn", SENTRY_DSN_ENV, "sentry_dsn"),
+    }
+}
+
+/// A setting from the environment or the config file that cannot be used.
+#[derive(Debug, Clone)]
+pub struct Invalid {
+    pub kind: Kind,
+    pub source: UrlSource,
+    pub why: String,
+}
+
+impl Invalid {
+    /// Where the value came from, named as the user would look for it.
+    pub fn origin(&self) -> String {
+        let (_, _, env, key) = names(self.kind);
+        match self.source {
+            UrlSource::Env => format!("the environment variable {env}"),
+            UrlSource::Config => format!("the config file (key {key})"),
+            _ => origin(self.kind, self.source),
         }
-        match from_config {
-            Some(u) => (ServerUrl::new(u), UrlSource::Config),
-            None => (ServerUrl::new(DEFAULT_SERVER_URL), UrlSource::Default),
-        }
+    }
+}
+
+/// Where a destination's value came from, for `--status` and messages.
+pub fn origin(kind: Kind, source: UrlSource) -> String {
+    let (_, flag, env, _) = names(kind);
+    match (kind, source) {
+        (_, UrlSource::Flag) => flag.to_string(),
+        (_, UrlSource::Env) => env.to_string(),
+        (_, UrlSource::Config) => "the config file".to_string(),
+        (Kind::Toolbox, UrlSource::Default) => "the toolbox's default".to_string(),
+        (Kind::Sentry, UrlSource::Default) => "nowhere".to_string(),
+    }
+}
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (what, ..) = names(self.kind);
+        write!(f, "invalid {what} in {}: {}", self.origin(), self.why)
     }
 }
 
@@ -132,6 +245,11 @@ fn mode(cli: &Cli) -> Result<Mode> {
         Mode::TestFailure
     } else if cli.send_pending {
         Mode::SendPending
+    } else if cli.history {
+        Mode::History {
+            all: cli.all,
+            json: cli.json,
+        }
     } else if let Some(input) = &cli.analyze {
         Mode::Analyze {
             input: input.clone(),
@@ -163,21 +281,6 @@ pub fn do_not_track() -> bool {
             let v = v.to_string_lossy().trim().to_ascii_lowercase();
             !(v.is_empty() || v == "0" || v == "false")
         }
-    }
-}
-
-pub fn validate_url(url: &str, origin: &str) -> Result<ServerUrl> {
-    let url = ServerUrl::new(url.trim());
-    let shown = url.to_string();
-    let parsed: ureq::http::Uri = url
-        .expose()
-        .parse()
-        .with_context(|| format!("invalid server URL {shown:?} from {origin}"))?;
-    match parsed.scheme_str() {
-        Some("http" | "https") if parsed.host().is_some() => Ok(url),
-        _ => bail!(
-            "invalid server URL {shown:?} from {origin}: expected http://HOST[:PORT]/... or https://..."
-        ),
     }
 }
 
@@ -216,15 +319,6 @@ mod tests {
         for bad in ["", "MiB", "1TiB", "-1", "1.5MiB", "99999999999999999999"] {
             assert!(parse_size(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn urls() {
-        assert!(validate_url("http://localhost:9898", "x").is_ok());
-        assert!(validate_url("https://reports.example.org/ect", "x").is_ok());
-        assert!(validate_url("localhost:9898", "x").is_err());
-        assert!(validate_url("ftp://host/", "x").is_err());
-        assert!(validate_url("not a url", "x").is_err());
     }
 
     #[test]

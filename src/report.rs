@@ -12,12 +12,13 @@
 use std::sync::LazyLock;
 
 use regex::Regex;
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::decide::signal_name;
 use crate::involvement::Involvement;
-use crate::parse::{Failure, Frame, Kind};
+use crate::parse::{Exception, Failure, Frame};
+use crate::pyform::{instance, short_class, traceback};
 use crate::scrub::Scrubber;
 use crate::supervise::Exit;
 
@@ -38,198 +39,141 @@ pub struct Input<'a> {
     pub timestamp: String,
 }
 
-pub fn build(input: &Input<'_>, scrub: &Scrubber) -> Value {
-    let f = input.failure;
+/// The report as it goes on the wire: the toolbox's four keys first, with
+/// the names its reporter uses, then what a wrapper knows. Field order is
+/// the order on the wire. Every string in it has been scrubbed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Report {
+    pub toolbox_version: String,
+    pub exception_class: String,
+    pub exception_instance: String,
+    pub traceback: Vec<String>,
+    pub failure_kind: String,
+    pub exit_status: u8,
+    /// The signal's name when the command died of one; `null` otherwise.
+    pub signal: Option<String>,
+    pub command: String,
+    pub platform: String,
+    pub ect_run_version: String,
+    pub timestamp: String,
+    pub matched_frame: Option<usize>,
+    pub fingerprint: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report_truncated: Option<String>,
+    /// How many reports of this fingerprint were not sent since the last
+    /// one that was (flood control).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeats_suppressed: Option<u64>,
+}
+
+impl Report {
+    /// The body sent to the toolbox's server.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Every string scrubbed again: a kept report may have been written by
+    /// an older ect-run, or under rules since extended.
+    pub fn rescrubbed(mut self, scrub: &Scrubber) -> Report {
+        for s in [
+            &mut self.toolbox_version,
+            &mut self.exception_class,
+            &mut self.exception_instance,
+            &mut self.command,
+        ] {
+            *s = scrub.scrub(s);
+        }
+        for s in &mut self.traceback {
+            *s = scrub.scrub(s);
+        }
+        self
+    }
+}
+
+/// A copy of the failure with every string scrubbed, before any `repr`,
+/// escaping or truncation: a secret is masked where it stands, whole, and a
+/// later cut cannot leave a part of it. Both destinations' payloads are
+/// built from this copy.
+pub fn scrubbed(f: &Failure, scrub: &Scrubber) -> Failure {
+    // Clone, then replace each string: a field added to these types later
+    // is kept, and the compiler cannot hide it from this list by a default.
+    fn frame(fr: &Frame, scrub: &Scrubber) -> Frame {
+        let mut fr = fr.clone();
+        for v in [
+            &mut fr.file,
+            &mut fr.function,
+            &mut fr.source,
+            &mut fr.marker,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *v = scrub.scrub(v);
+        }
+        for l in &mut fr.lines {
+            *l = scrub.scrub(l);
+        }
+        fr
+    }
+    fn exception(e: &Exception, scrub: &Scrubber) -> Exception {
+        let mut e = e.clone();
+        e.class = scrub.scrub(&e.class);
+        e.message = scrub.scrub(&e.message);
+        e.frames = e.frames.iter().map(|fr| frame(fr, scrub)).collect();
+        e
+    }
+    let mut out = f.clone();
+    out.exception = exception(&f.exception, scrub);
+    out.causes = f.causes.iter().map(|e| exception(e, scrub)).collect();
+    out.location = f.location.as_ref().map(|fr| frame(fr, scrub));
+    out.thread = f.thread.as_ref().map(|t| scrub.scrub(t));
+    out
+}
+
+pub fn build(input: &Input<'_>, scrub: &Scrubber) -> Report {
+    // The fingerprint is of the code location, not of anyone's data: taken
+    // from the original, so it is the same on every machine.
+    let fingerprint = fingerprint(input.failure);
+    let f = &scrubbed(input.failure, scrub);
     let class = short_class(f);
     let message = truncate(&f.exception.message, MAX_MESSAGE_BYTES);
-    let (frames, omitted) = shorten(&f.exception.frames);
-    let mut traceback: Vec<String> = Vec::new();
-    for (i, frame) in frames {
-        // The gap's note goes where the frames were left out.
-        if omitted > 0 && i == f.exception.frames.len() - KEEP_FRAMES_EACH_END {
-            traceback.push(format!("  [... {omitted} frames omitted by ect-run ...]\n"));
-        }
-        for entry in format_frame(f.kind, i, frame) {
-            traceback.push(scrub.scrub(&truncate(&entry, MAX_ENTRY_BYTES)));
-        }
-    }
-    let mut m = Map::new();
-    m.insert("toolbox-version".into(), json!(input.toolbox_version));
-    m.insert("exception-class".into(), json!(class));
-    m.insert(
-        "exception-instance".into(),
-        json!(scrub.scrub(&instance(f, &class, &message))),
-    );
-    m.insert("traceback".into(), json!(traceback));
-    m.insert("failure-kind".into(), json!(f.kind.as_str()));
-    m.insert("exit-status".into(), json!(input.exit.shell_code()));
-    m.insert(
-        "signal".into(),
-        match input.exit {
-            Exit::Signal(s) => json!(signal_name(s)),
-            Exit::Code(_) => Value::Null,
+    let (traceback, omitted) = traceback(f, input.involvement, KEEP_FRAMES_EACH_END);
+    let traceback: Vec<String> = traceback
+        .iter()
+        .map(|entry| truncate(entry, MAX_ENTRY_BYTES))
+        .collect();
+    Report {
+        toolbox_version: scrub.scrub(input.toolbox_version),
+        exception_instance: instance(f, &class, &message),
+        exception_class: class,
+        traceback,
+        failure_kind: f.kind.as_str().to_string(),
+        exit_status: input.exit.shell_code(),
+        signal: match input.exit {
+            Exit::Signal(s) => Some(signal_name(s)),
+            Exit::Code(_) => None,
         },
-    );
-    m.insert(
-        "command".into(),
-        json!(scrub.scrub(&program_name(input.program))),
-    );
-    m.insert(
-        "platform".into(),
-        json!(format!(
-            "{}-{}",
-            std::env::consts::OS,
-            std::env::consts::ARCH
-        )),
-    );
-    m.insert("ect-run-version".into(), json!(env!("CARGO_PKG_VERSION")));
-    m.insert("timestamp".into(), json!(input.timestamp));
-    m.insert(
-        "matched-frame".into(),
-        json!(input.involvement.matched_frame),
-    );
-    m.insert("fingerprint".into(), json!(fingerprint(f)));
-    if omitted > 0 {
-        m.insert(
-            "report-truncated".into(),
-            json!(format!(
+        command: scrub.scrub(&program_name(input.program)),
+        platform: format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH),
+        ect_run_version: env!("CARGO_PKG_VERSION").to_string(),
+        timestamp: input.timestamp.clone(),
+        matched_frame: input.involvement.matched_frame,
+        fingerprint,
+        report_truncated: (omitted > 0).then(|| {
+            format!(
                 "{omitted} of {} frames omitted; the first and last {KEEP_FRAMES_EACH_END} are kept",
                 f.exception.frames.len()
-            )),
-        );
+            )
+        }),
+        repeats_suppressed: None,
     }
-    Value::Object(m)
 }
 
 /// The current time as RFC 3339 in UTC, with microseconds, like the
 /// toolbox's reference server logs it.
 pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string()
-}
-
-/// The class as the toolbox's reporter sends it: `type(e).__name__`, the
-/// last part of a dotted name.
-fn short_class(f: &Failure) -> String {
-    match f.kind {
-        Kind::PythonTraceback => f
-            .exception
-            .class
-            .rsplit('.')
-            .next()
-            .unwrap_or("")
-            .to_string(),
-        _ => f.exception.class.clone(),
-    }
-}
-
-/// `exception-instance`: for Python, what `repr(e)` prints for an
-/// exception made from its message; otherwise `class: message`.
-fn instance(f: &Failure, class: &str, message: &str) -> String {
-    if f.kind != Kind::PythonTraceback {
-        return if message.is_empty() {
-            class.to_string()
-        } else {
-            format!("{class}: {message}")
-        };
-    }
-    if message.is_empty() {
-        return format!("{class}()");
-    }
-    // KeyError prints repr(key) already: KeyError: 'sst' → KeyError('sst').
-    if class == "KeyError" && (message.starts_with('\'') || message.starts_with('"')) {
-        return format!("{class}({message})");
-    }
-    format!("{class}({})", python_repr(message))
-}
-
-/// Python's `repr()` of a str.
-pub fn python_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
-}
-
-/// One frame as `traceback.format_tb` (Python), faulthandler or Rust's
-/// backtrace prints it; a repeat note is an entry of its own, as in
-/// `format_tb`.
-fn format_frame(kind: Kind, index: usize, fr: &Frame) -> Vec<String> {
-    let file = fr.file.as_deref().unwrap_or("<unknown>");
-    let line = fr.line.map_or_else(|| "?".to_string(), |l| l.to_string());
-    let mut entries = Vec::new();
-    match kind {
-        Kind::PythonTraceback => {
-            let mut s = match &fr.function {
-                Some(func) => format!("  File \"{file}\", line {line}, in {func}\n"),
-                None => format!("  File \"{file}\", line {line}\n"),
-            };
-            if let Some(src) = &fr.source {
-                s.push_str(&format!("    {src}\n"));
-            }
-            if let Some(marker) = &fr.marker {
-                s.push_str(&format!("    {marker}\n"));
-            }
-            entries.push(s);
-            if let Some(n) = fr.repeated {
-                let times = if n == 1 { "time" } else { "times" };
-                entries.push(format!("  [Previous line repeated {n} more {times}]\n"));
-            }
-        }
-        Kind::PythonFatal => {
-            let func = fr.function.as_deref().unwrap_or("???");
-            entries.push(format!("  File \"{file}\", line {line} in {func}\n"));
-        }
-        Kind::RustPanic | Kind::Signal => {
-            let mut s = format!(
-                "{index:4}: {}\n",
-                fr.function.as_deref().unwrap_or("<unknown>")
-            );
-            if fr.file.is_some() {
-                s.push_str(&format!("             at {file}:{line}"));
-                if let Some(c) = fr.column {
-                    s.push_str(&format!(":{c}"));
-                }
-                s.push('\n');
-            }
-            entries.push(s);
-        }
-    }
-    entries
-}
-
-/// The frames to send with their indices, and how many were left out.
-fn shorten(frames: &[Frame]) -> (Vec<(usize, &Frame)>, usize) {
-    let n = frames.len();
-    if n <= 2 * KEEP_FRAMES_EACH_END {
-        return (frames.iter().enumerate().collect(), 0);
-    }
-    let keep = frames
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| *i < KEEP_FRAMES_EACH_END || *i >= n - KEEP_FRAMES_EACH_END)
-        .collect();
-    (keep, n - 2 * KEEP_FRAMES_EACH_END)
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -247,7 +191,8 @@ fn truncate(s: &str, max: usize) -> String {
     )
 }
 
-fn program_name(program: &str) -> String {
+/// The program's file name: what the report and the history name.
+pub fn program_name(program: &str) -> String {
     program
         .rsplit(['/', '\\'])
         .next()
@@ -302,7 +247,8 @@ fn stable_path(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse::Exception;
+    use crate::parse::Kind;
+    use crate::pyform::python_repr;
 
     #[test]
     fn repr_matches_python() {
@@ -334,18 +280,17 @@ mod tests {
                         ..Frame::default()
                     })
                     .collect(),
+                ..Exception::default()
             },
-            causes: vec![],
-            location: None,
-            thread: None,
-            start: 0,
+            ..Failure::default()
         }
     }
 
-    fn report(f: &Failure) -> Value {
+    fn report(f: &Failure) -> serde_json::Value {
         let inv = Involvement {
             involved: true,
             matched_frame: Some(0),
+            matched_cause: None,
             reason: String::new(),
             matched_path: None,
         };
@@ -357,7 +302,11 @@ mod tests {
             program: "/usr/bin/ect-process",
             timestamp: "2026-11-25T00:00:00Z".into(),
         };
-        build(&input, &Scrubber::new(Some("/home/alice"), Some("alice")))
+        serde_json::to_value(build(
+            &input,
+            &Scrubber::new(Some("/home/alice"), Some("alice")),
+        ))
+        .unwrap()
     }
 
     #[test]

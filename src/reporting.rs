@@ -1,34 +1,166 @@
-//! What happens after a failed run: report the failure if the toolbox was
-//! involved and the user consented, or say in one line how to opt in; keep
-//! the report in the outbox before sending it; and send what earlier runs
-//! kept. Nothing here changes the run's exit status.
+//! What happens after a run: turn the analysis into a report if the
+//! toolbox was involved, decide where it may go (consent, DO_NOT_TRACK,
+//! `--dry-run`), hand it to the one delivery path, and send what earlier
+//! runs kept. Or say in one line how to opt in. Nothing here changes the
+//! run's exit status.
+
+use std::time::SystemTime;
 
 use crate::analysis::Analysis;
 use crate::config::Config;
-use crate::deliver::{self, Outcome};
+use crate::deliver::{Dispatcher, Fate, Flooding, Route};
+use crate::destination::{Destination, Kind as DestKind};
+use crate::history::{self, History};
+use crate::involvement::Rules;
 use crate::parse::{Failure, Kind};
-use crate::plan::{Plan, UrlSource};
+use crate::plan::{self, Plan, UrlSource};
 use crate::redact::ServerUrl;
 use crate::report;
 use crate::scrub::Scrubber;
+use crate::sentry::{
+    self, envelope,
+    event::{EventId, OsInfo},
+};
 use crate::supervise::Exit;
 
-/// Reports the failure if it involves the toolbox and may be sent; returns
-/// the server URL when a delivery to it just failed.
-pub fn report_if_involved(
+/// What a failed run's report became, for each destination: a fate of
+/// the delivery path, or why it never reached it.
+#[derive(Debug, Default)]
+pub struct Reported {
+    pub fates: Vec<(String, String, String)>,
+}
+
+/// Reports the failure if it involves the toolbox and may be sent, records
+/// the run in the history, then sends reports kept from earlier runs.
+/// `hold` keeps a late signal from ending ect-run until the report is
+/// safely in the outbox.
+pub fn after_failure(
     plan: &Plan,
     config: Option<&Config>,
     program: &str,
     exit: Exit,
     analysis: &Analysis,
-) -> Option<String> {
+    rules: &Rules,
+    hold: crate::shutdown::Hold,
+) -> Reported {
+    let scrub = Scrubber::from_env();
+    let dispatcher = Dispatcher::new(&plan.state_dir, &plan.delivery, &scrub);
+    let reported = report_one(
+        plan,
+        config,
+        program,
+        exit,
+        analysis,
+        rules,
+        &dispatcher,
+        hold,
+    );
+    record(plan, program, exit, analysis, &reported, &scrub);
+    flush(plan, config, &dispatcher);
+    reported
+}
+
+/// Appends the run to the history; a failure to do so is said, not fatal.
+fn record(
+    plan: &Plan,
+    program: &str,
+    exit: Exit,
+    analysis: &Analysis,
+    reported: &Reported,
+    scrub: &Scrubber,
+) {
+    let (kind, class, message, fingerprint, involved) = match &analysis.outcome {
+        Ok((f, inv)) => {
+            let clean = report::scrubbed(f, scrub);
+            let first = clean.exception.message.lines().next().unwrap_or("");
+            (
+                f.kind.as_str().to_string(),
+                clean.exception.class.clone(),
+                first.chars().take(300).collect(),
+                report::fingerprint(f),
+                inv.involved,
+            )
+        }
+        Err(_) => (
+            "none".into(),
+            String::new(),
+            String::new(),
+            String::new(),
+            false,
+        ),
+    };
+    let entry = history::Entry {
+        time: report::now_rfc3339(),
+        command: scrub.scrub(&report::program_name(program)),
+        exit_status: exit.shell_code(),
+        kind,
+        class,
+        message,
+        fingerprint,
+        toolbox_involved: involved,
+        destinations: reported
+            .fates
+            .iter()
+            .map(|(d, o, detail)| history::Fate {
+                destination: d.clone(),
+                outcome: o.clone(),
+                detail: detail.clone(),
+            })
+            .collect(),
+    };
+    if let Err(e) = History::new(&plan.state_dir).append(&entry) {
+        say!("cannot record this failure in the history: {e:#}");
+    }
+}
+
+/// After a run that succeeded: only the reports kept from earlier runs.
+pub fn after_success(plan: &Plan) {
+    if plan.dry_run || plan.do_not_track {
+        return;
+    }
+    let listing = plan.outbox().list();
+    if listing.reports.is_empty() && listing.skipped.is_empty() {
+        return;
+    }
+    let Ok(config) = Config::load(&plan.config_path) else {
+        return; // reported when it matters: at a failure
+    };
+    let scrub = Scrubber::from_env();
+    let dispatcher = Dispatcher::new(&plan.state_dir, &plan.delivery, &scrub);
+    flush(plan, Some(&config), &dispatcher);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn report_one(
+    plan: &Plan,
+    config: Option<&Config>,
+    program: &str,
+    exit: Exit,
+    analysis: &Analysis,
+    rules: &Rules,
+    dispatcher: &Dispatcher<'_>,
+    hold: crate::shutdown::Hold,
+) -> Reported {
     let Some((failure, involvement)) = analysis.reportable() else {
         if plan.dry_run {
             say!("dry run: nothing would be reported: {}", analysis.why_not());
         }
-        return None;
+        return Reported::default();
     };
-    let (url, source) = plan.server_url(config.and_then(Config::server_url));
+    let mut dests: Vec<(Destination, UrlSource)> = Vec::new();
+    for d in plan.destinations(config) {
+        match d {
+            Ok(d) => dests.push(d),
+            // The environment's values were reported at start-up.
+            Err(invalid) if invalid.source == UrlSource::Env => {}
+            Err(invalid) => say!("{invalid}; not reporting this failure to it"),
+        }
+    }
+    if dests.is_empty() {
+        return Reported::default();
+    }
+    let scrub = Scrubber::from_env();
+    let timestamp = report::now_rfc3339();
     let report = report::build(
         &report::Input {
             failure,
@@ -36,132 +168,135 @@ pub fn report_if_involved(
             toolbox_version: &analysis.toolbox_version,
             exit,
             program,
-            timestamp: report::now_rfc3339(),
+            timestamp: timestamp.clone(),
         },
-        &Scrubber::from_env(),
+        &scrub,
     );
+    let event = dests
+        .iter()
+        .any(|(d, _)| d.kind() == DestKind::Sentry)
+        .then(|| {
+            sentry::event::build(
+                &sentry::event::Input {
+                    failure,
+                    rules,
+                    toolbox_version: Some(&analysis.toolbox_version),
+                    exit,
+                    program,
+                    event_id: EventId::random(),
+                    timestamp: SystemTime::now(),
+                    os: &OsInfo::detect(),
+                },
+                &scrub,
+            )
+        });
+    let routes: Vec<Route> = dests
+        .iter()
+        .map(|(d, _)| Route {
+            dest: d.clone(),
+            payload: match (d.kind(), &event) {
+                (DestKind::Sentry, Some(e)) => serde_json::to_value(e).unwrap_or_default(),
+                _ => serde_json::to_value(&report).unwrap_or_default(),
+            },
+        })
+        .collect();
+    let each = |outcome: &str, detail: &str| Reported {
+        fates: routes
+            .iter()
+            .map(|r| (r.dest.to_string(), outcome.to_string(), detail.to_string()))
+            .collect(),
+    };
     if plan.dry_run {
-        let json = serde_json::to_string_pretty(&report).unwrap_or_default();
-        say!("dry run: this report would be sent to {url} (nothing was sent):\n{json}");
-        return None;
+        for r in &routes {
+            match (r.dest.dsn(), &event) {
+                (Some(dsn), Some(e)) => say!(
+                    "dry run: this envelope would be sent to {} (nothing was sent; shown uncompressed, the key masked):\n{}",
+                    r.dest,
+                    envelope::shown(dsn, e.event_id, &e.to_json(), SystemTime::now())
+                ),
+                _ => say!(
+                    "dry run: this report would be sent to {} (nothing was sent):\n{}",
+                    r.dest,
+                    serde_json::to_string_pretty(&report).unwrap_or_default()
+                ),
+            }
+        }
+        return each("dry-run", "");
     }
     if plan.do_not_track {
-        return None;
+        return each("do-not-track", "");
     }
     // A broken config file was reported already.
-    let config = config?;
-    if !config.consent_covers(url.expose()) {
-        hint_consent(config, &url, source, failure);
-        return None;
-    }
-    (!deliver_now(plan, &url, &report)).then(|| url.expose().to_string())
-}
-
-/// One line on how to opt in; nothing was sent.
-fn hint_consent(config: &Config, url: &ServerUrl, source: UrlSource, failure: &Failure) {
-    match config
-        .consent()
-        .filter(|c| c.given)
-        .and_then(|c| c.server_url)
-        .map(ServerUrl::new)
-    {
-        Some(given_for) => say!(
-            "not reporting this toolbox failure: you consented for {given_for}, but the server is now {url} (from {source}); to consent for it, run `ect-run --consent --server-url {url}`"
-        ),
-        None => say!(
-            "this {} involves the ESA Climate Toolbox and could be reported to help fix it; nothing was sent. To opt in, run `ect-run --consent`",
-            if failure.kind == Kind::RustPanic {
-                "panic"
-            } else {
-                "failure"
-            }
-        ),
-    }
-}
-
-/// Keeps the report in the outbox first (so nothing is lost if we are
-/// interrupted), then sends it. Returns whether it was delivered.
-fn deliver_now(plan: &Plan, server: &ServerUrl, report: &serde_json::Value) -> bool {
-    let url = server.expose();
-    say!("reporting the failure to {server}");
-    let outbox = plan.outbox();
-    let client = deliver::Client::new(&plan.delivery);
-    let pause = outbox.paused(url);
-    let path = match (outbox.put(url, report), &pause) {
-        (Ok(path), _) => path,
-        (Err(e), Some(_)) => {
-            say!("report lost: {e:#}");
-            return false;
-        }
-        (Err(e), None) => {
-            // Cannot keep it: send it anyway, once.
-            say!("cannot keep the report on disk ({e:#}); sending it once");
-            let body = serde_json::to_vec(report).unwrap_or_default();
-            return match client.send(url, &body) {
-                Outcome::Delivered => {
-                    say!("report delivered.");
-                    true
-                }
-                Outcome::Failed { reason, .. } => {
-                    say!("report not delivered ({reason}); it is lost");
-                    false
-                }
-            };
-        }
+    let Some(config) = config else {
+        return each("not-consented", "the config file is unreadable");
     };
-    if let Some(pause) = pause {
-        say!(
-            "report kept in {}: {}, so nothing is tried until {}; it will be sent by a later run or `ect-run --send-pending`",
-            outbox.dir().display(),
-            pause.reason,
-            humantime::format_rfc3339_seconds(pause.until)
-        );
-        return false;
+    if !dests.iter().any(|(d, _)| config.consent_covers(d)) {
+        hint_consent(config, &dests, failure);
+        return each(Fate::NotConsented.as_str(), "");
     }
-    match outbox.send_one(&path, |u, b| client.send(u, b)) {
-        Some(Outcome::Delivered) => {
-            say!("report delivered.");
-            true
-        }
-        Some(Outcome::Failed { reason, .. }) => {
-            say!(
-                "report not delivered ({reason}); kept in {} and will be sent by the next run or `ect-run --send-pending`",
-                outbox.dir().display()
-            );
-            false
-        }
-        // Another ect-run (a concurrent --send-pending) took it.
-        None => {
-            say!("report handed to another ect-run process sending reports");
-            true
-        }
+    let fingerprint = report.fingerprint.clone();
+    let flooding = Flooding {
+        fingerprint: &fingerprint,
+        limits: config.limits().unwrap_or_default(),
+    };
+    let fates = dispatcher.dispatch(
+        routes,
+        |d| config.consent_covers(d),
+        &flooding,
+        &timestamp,
+        hold,
+    );
+    Reported {
+        fates: fates
+            .into_iter()
+            .map(|(d, f)| (d.to_string(), f.as_str().to_string(), f.detail()))
+            .collect(),
     }
 }
 
-/// Sends reports kept from earlier runs, if there are any and they may be
-/// sent, except to a server that just failed us. Quiet unless something was
-/// delivered.
-pub fn flush_after_run(plan: &Plan, config: Option<Config>, failed_url: Option<&str>) {
+/// Sends kept reports, quietly unless something was delivered.
+fn flush(plan: &Plan, config: Option<&Config>, dispatcher: &Dispatcher<'_>) {
     if plan.dry_run || plan.do_not_track {
         return;
     }
-    let outbox = plan.outbox();
-    if outbox.list().is_empty() {
+    let Some(config) = config else { return };
+    let listing = dispatcher.outbox().list();
+    if listing.reports.is_empty() && listing.skipped.is_empty() {
         return;
     }
-    let config = match config {
-        Some(c) => c,
-        None => match Config::load(&plan.config_path) {
-            Ok(c) => c,
-            Err(_) => return, // reported when it matters: at a failure
-        },
-    };
-    let client = deliver::Client::new(&plan.delivery);
-    let done = outbox.flush(
-        |url| failed_url != Some(url) && config.consent_covers(url),
-        |u, b| client.send(u, b),
-    );
+    let done = dispatcher.flush(|d| config.consent_covers(d));
     if done.delivered > 0 {
         say!("sent {} report(s) kept from earlier runs", done.delivered);
     }
+}
+
+/// One line on how to opt in; nothing was sent.
+fn hint_consent(config: &Config, dests: &[(Destination, UrlSource)], failure: &Failure) {
+    for (dest, source) in dests {
+        let Some(given_for) = config
+            .consent_for(dest.kind())
+            .filter(|c| c.given)
+            .and_then(|c| c.server_url)
+        else {
+            continue;
+        };
+        let shown = Destination::parse(dest.kind(), &given_for).map_or_else(
+            |_| ServerUrl::new(given_for.clone()).to_string(),
+            |d| d.to_string(),
+        );
+        let (_, flag, ..) = plan::names(dest.kind());
+        say!(
+            "not reporting this toolbox failure: you consented for {shown}, but it is now {dest} (from {}); to consent for it, run `ect-run --consent {flag} {dest}`",
+            plan::origin(dest.kind(), *source)
+        );
+        return;
+    }
+    say!(
+        "this {} involves the ESA Climate Toolbox and could be reported to help fix it; nothing was sent. To opt in, run `ect-run --consent`",
+        if failure.kind == Kind::RustPanic {
+            "panic"
+        } else {
+            "failure"
+        }
+    );
 }

@@ -686,8 +686,8 @@ fn handle(sig: i32, code: i32, sender: i32) {
         if is_job_stop(sig) {
             stop_self();
         } else if sig != libc::SIGWINCH && sig != libc::SIGCONT {
-            // SAFETY: _exit is async-signal-safe.
-            unsafe { libc::_exit(exit) };
+            // Not before a report being written is in the outbox.
+            crate::shutdown::exit_from_signal(exit);
         }
         return;
     }

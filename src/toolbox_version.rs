@@ -2,7 +2,8 @@
 //! that matched (no subprocess is started): the `Version:` line of
 //! `esa_climate_toolbox-X.dist-info/METADATA`, else `__version__` in
 //! `esa_climate_toolbox/version.py`, else a versioned crate directory
-//! (`ect-core-0.3.1`), else `$ECT_TOOLBOX_VERSION`, else `unknown`.
+//! (`ect-core-0.3.1`), else `$ECT_TOOLBOX_VERSION`, else `unknown`. A path
+//! as IPython prints it, `~/...`, is under `$HOME`.
 
 use std::fs;
 use std::path::Path;
@@ -25,6 +26,13 @@ pub fn find(matched_path: Option<&str>) -> String {
 
 fn from_installation(path: &str) -> Option<String> {
     let path = path.replace('\\', "/");
+    // IPython prints paths under the home directory as `~/...`.
+    let path = match (path.strip_prefix("~/"), std::env::var("HOME")) {
+        (Some(rest), Ok(home)) if !home.is_empty() => {
+            format!("{}/{rest}", home.trim_end_matches('/'))
+        }
+        _ => path,
+    };
     if let Some(idx) = path.find("/esa_climate_toolbox/") {
         let site = Path::new(&path[..idx]);
         if let Some(v) = from_dist_info(site) {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use regex::Regex;
 
-use crate::redact::ServerUrl;
+use crate::destination::Destination;
 
 /// The longest wait a timeout may ask for: an hour.
 const MAX_SECONDS: f64 = 3600.0;
@@ -64,15 +64,15 @@ pub fn regex_why(e: &regex::Error) -> String {
     why.trim().to_string()
 }
 
-/// A reporting server URL: http or https, with a host.
-pub fn server_url(s: &str) -> Result<ServerUrl, String> {
-    let url = ServerUrl::new(s.trim());
-    let expected = "expected http://HOST[:PORT]/... or https://...";
-    let parsed: ureq::http::Uri = url.expose().parse().map_err(|_| expected.to_string())?;
-    match parsed.scheme_str() {
-        Some("http" | "https") if parsed.host().is_some_and(|h| !h.is_empty()) => Ok(url),
-        _ => Err(expected.to_string()),
-    }
+/// A reporting server URL: http or https, with a host; parsed into the
+/// destination the rest of ect-run uses.
+pub fn server_url(s: &str) -> Result<Destination, String> {
+    Destination::toolbox(s)
+}
+
+/// A Sentry DSN, parsed into its destination.
+pub fn sentry_dsn(s: &str) -> Result<Destination, String> {
+    Destination::sentry(s)
 }
 
 #[cfg(test)]

@@ -19,7 +19,13 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::{Exception, Failure, Frame, Kind, number};
+use super::{Exception, Failure, Format, Found, Frame, Input, Kind, number, refine_nothing, tick};
+
+pub(super) const FORMAT: Format = Format {
+    name: "faulthandler",
+    find,
+    refine: refine_nothing,
+};
 
 const PREFIX: &str = "Fatal Python error: ";
 /// What faulthandler prints instead on Windows (`faulthandler_exc_handler`).
@@ -33,14 +39,15 @@ static FRAME: LazyLock<Regex> = LazyLock::new(|| {
         .expect("valid regex")
 });
 static THREAD: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(?P<which>Current thread|Thread|Stack)\b.*\(most recent call first\):$")
+    Regex::new(r"^(?P<which>Current thread|Thread|Stack|Traceback)\b.*\(most recent call first\):$")
         .expect("valid regex")
 });
 
-pub(super) fn parse(lines: &[String]) -> Vec<Failure> {
-    let mut out = Vec::new();
+fn find(input: Input<'_>, found: &mut Found) {
+    let lines = input.lines;
     let mut i = 0;
     while i < lines.len() {
+        tick(1);
         let (class, message) = if let Some(m) = lines[i].strip_prefix(PREFIX) {
             ("Fatal Python error", m)
         } else if let Some(m) = lines[i].strip_prefix(WINDOWS_PREFIX) {
@@ -58,11 +65,14 @@ pub(super) fn parse(lines: &[String]) -> Vec<Failure> {
         let mut stack: Vec<Frame> = Vec::new();
         let end = lines.len().min(i + MAX_DUMP_LINES);
         while i < end {
-            let line = lines[i].trim_end();
+            tick(2);
+            let line = lines[i];
             if let Some(c) = THREAD.captures(line) {
                 in_current = Some(match &c["which"] {
                     "Current thread" => true,
-                    "Stack" => {
+                    // `Traceback (most recent call first):` is what
+                    // faulthandler printed before Python 3.3.
+                    "Stack" | "Traceback" => {
                         stack.clear();
                         true
                     }
@@ -95,26 +105,46 @@ pub(super) fn parse(lines: &[String]) -> Vec<Failure> {
         if current.is_empty() {
             current = stack;
         }
-        out.push(Failure {
+        found.push(Failure {
             kind: Kind::PythonFatal,
             exception: Exception {
                 class: class.to_string(),
                 message: message.trim_end().to_string(),
                 frames: current,
+                ..Exception::default()
             },
-            causes: Vec::new(),
-            location: None,
-            thread: None,
             start,
+            end: i,
+            ..Failure::default()
         });
     }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::parse::test_lines as lines;
+
+    fn parse(lines: &[&str]) -> Vec<Failure> {
+        let mut found = Found::new(usize::MAX);
+        let truncated = false;
+        find(Input { lines, truncated }, &mut found);
+        found.items.into()
+    }
+
+    #[test]
+    fn older_headers() {
+        for header in [
+            "Stack (most recent call first):",
+            "Traceback (most recent call first):",
+        ] {
+            let text = format!(
+                "Fatal Python error: Segmentation fault\n\n{header}\n  File \"/e/esa_climate_toolbox/io.py\", line 12 in read\n"
+            );
+            let got = parse(&lines(&text));
+            assert_eq!(got[0].exception.frames.len(), 1, "{header}");
+        }
+    }
 
     #[test]
     fn windows_dump() {

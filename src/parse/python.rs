@@ -4,6 +4,20 @@
 //! boxes, SyntaxError locations (with or without a `Traceback` header), and
 //! a traceback whose header was cut off by the capture bound.
 //!
+//! ```text
+//! Traceback (most recent call last):
+//!   File "/home/alice/work/run.py", line 3, in <module>
+//!     FailureReporter.raise_error()
+//!     ~~~~~~~~~~~~~~~~~~~~~~~~~~~^^
+//!   File "/env/site-packages/esa_climate_toolbox/util/reporting.py", line 13, in raise_error
+//!     raise Exception("This is an error to test the reporting functionality.")
+//! Exception: This is an error to test the reporting functionality.
+//! ```
+//!
+//! The same with `logging.exception`'s record line before it, and loguru's
+//! form (`> File "..."` marks the frame that caught it; `│ └ value`
+//! annotation lines and blank lines between frames are read past).
+//!
 //! Format reference: CPython `Lib/traceback.py` (`StackSummary.format`,
 //! `TracebackException.format`, `_ExceptionPrintContext`).
 
@@ -11,7 +25,16 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::{Exception, Failure, Frame, Kind, join_message, looks_like_log_line, number};
+use super::{
+    Chain, Exception, Failure, Format, Found, Frame, Input, Kind, is_log_record, join_message,
+    looks_like_log_line, number, refine_nothing, tick,
+};
+
+pub(super) const FORMAT: Format = Format {
+    name: "python",
+    find,
+    refine: refine_nothing,
+};
 
 const HEADER: &str = "Traceback (most recent call last):";
 /// A top-level exception group's header; nested groups are drawn inside
@@ -19,37 +42,76 @@ const HEADER: &str = "Traceback (most recent call last):";
 const GROUP_HEADER: &str = "  + Exception Group Traceback (most recent call last):";
 const GROUP_PREFIX: &str = "  |";
 const GROUP_INDENT: usize = 2;
-const CAUSE: &str = "The above exception was the direct cause of the following exception:";
-const CONTEXT: &str = "During handling of the above exception, another exception occurred:";
+pub(super) const CAUSE: &str =
+    "The above exception was the direct cause of the following exception:";
+pub(super) const CONTEXT: &str =
+    "During handling of the above exception, another exception occurred:";
 
 /// More noise lines than this between two frames ends a traceback: it was
 /// not a traceback we can read, and we must stay linear.
-const MAX_NOISE: usize = 64;
+pub(super) const MAX_NOISE: usize = 64;
 /// Message lines kept after the exception line.
-const MAX_MESSAGE_LINES: usize = 200;
+const MAX_MESSAGE_LINES: usize = 2_000;
 
 static REPEATED: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^  \[Previous line repeated (?P<n>\d+) more times?\]$").expect("valid regex")
 });
-static EXCEPTION: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"^(?P<class>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_<>][A-Za-z0-9_<>]*)*)(?:: (?P<msg>.*)|:)?$",
-    )
-    .expect("valid regex")
-});
+/// `Class: message`, `Class:` or `Class` alone, where the class is a
+/// dotted name (`xarray.core.merge.MergeError`, `__main__.<locals>.E`): the
+/// class and the message. By hand: it is tried on many lines, and a regex
+/// with captures cost a tenth of the whole parse.
+pub(super) fn exception_line(line: &str) -> Option<(&str, &str)> {
+    let b = line.as_bytes();
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    if !b
+        .first()
+        .is_some_and(|&c| c.is_ascii_alphabetic() || c == b'_')
+    {
+        return None;
+    }
+    let mut i = 1;
+    loop {
+        while b
+            .get(i)
+            .is_some_and(|&c| word(c) || (i > 0 && is_dotted_part(b, i)))
+        {
+            i += 1;
+        }
+        if b.get(i) == Some(&b'.')
+            && b.get(i + 1)
+                .is_some_and(|&c| c.is_ascii_alphabetic() || matches!(c, b'_' | b'<' | b'>'))
+        {
+            i += 2;
+            continue;
+        }
+        break;
+    }
+    let class = &line[..i];
+    match &b[i..] {
+        [] | [b':'] => Some((class, "")),
+        [b':', b' ', ..] => Some((class, &line[i + 2..])),
+        _ => None,
+    }
+}
 
-pub(super) fn parse(lines: &[String], truncated: bool) -> Vec<Failure> {
-    let lines: Vec<&str> = lines.iter().map(|l| l.trim_end()).collect();
-    let mut out = Vec::new();
+/// `<` and `>` are name characters after the first dot only
+/// (`<locals>`).
+fn is_dotted_part(b: &[u8], i: usize) -> bool {
+    matches!(b[i], b'<' | b'>') && b[..i].contains(&b'.')
+}
+fn find(input: Input<'_>, found: &mut Found) {
+    let lines = input.lines;
     let mut seen_header = false;
+    let mut ends = MessageEnds::default();
     let mut i = 0;
     while i < lines.len() {
+        tick(1);
         let line = lines[i];
         if is_block_header(line) {
             seen_header = true;
-            match parse_chain(&lines, i) {
+            match parse_chain(lines, i, &mut ends) {
                 Some((failure, next)) => {
-                    out.push(failure);
+                    found.push(failure);
                     i = next.max(i + 1);
                 }
                 None => i += 1,
@@ -61,11 +123,11 @@ pub(super) fn parse(lines: &[String], truncated: bool) -> Vec<Failure> {
         // included, was cut off.
         if let Some(c) = frame(line) {
             let syntax_location = c.func.is_none();
-            if syntax_location || (truncated && !seen_header) {
-                match parse_body(&lines[i..]) {
+            if syntax_location || (input.truncated && !seen_header) {
+                match parse_body(&lines[i..], ends.at(i)) {
                     Ok((exception, used)) => {
                         if !syntax_location || is_syntax_error(&exception.class) {
-                            out.push(failure(vec![exception], i));
+                            found.push(failure(vec![exception], i, i + used.max(1)));
                             seen_header = true;
                         }
                         // A later start inside these lines would end at
@@ -85,7 +147,6 @@ pub(super) fn parse(lines: &[String], truncated: bool) -> Vec<Failure> {
         }
         i += 1;
     }
-    out
 }
 
 fn is_syntax_error(class: &str) -> bool {
@@ -95,55 +156,69 @@ fn is_syntax_error(class: &str) -> bool {
     )
 }
 
-fn is_block_header(line: &str) -> bool {
+pub(super) fn is_block_header(line: &str) -> bool {
     line == HEADER || line == GROUP_HEADER
 }
 
-fn failure(mut chain: Vec<Exception>, start: usize) -> Failure {
+fn failure(mut chain: Vec<Exception>, start: usize, end: usize) -> Failure {
     let exception = chain.pop().unwrap_or_default();
     Failure {
         kind: Kind::PythonTraceback,
         exception,
         causes: chain,
-        location: None,
-        thread: None,
         start,
+        end,
+        ..Failure::default()
+    }
+}
+
+/// The separator line `line` is, if any.
+pub(super) fn separator(line: &str) -> Option<Chain> {
+    match line {
+        CAUSE => Some(Chain::Cause),
+        CONTEXT => Some(Chain::Context),
+        _ => None,
     }
 }
 
 /// Parses a chain of blocks starting at the header on line `start`;
 /// returns the failure and the index of the first line after it.
-fn parse_chain(lines: &[&str], start: usize) -> Option<(Failure, usize)> {
-    let mut chain = Vec::new();
+fn parse_chain(lines: &[&str], start: usize, ends: &mut MessageEnds) -> Option<(Failure, usize)> {
+    let mut chain: Vec<Exception> = Vec::new();
     let mut i = start;
     loop {
-        let (exception, next) = parse_block(lines, i)?;
+        let (exception, next) = parse_block(lines, i, ends)?;
         chain.push(exception);
         i = next;
         // A chain goes on with: blank, separator, blank, header.
         let mut j = i;
         while j < lines.len() && lines[j].is_empty() {
+            tick(1);
             j += 1;
         }
-        if j < lines.len() && (lines[j] == CAUSE || lines[j] == CONTEXT) {
+        if let Some(link) = lines.get(j).and_then(|l| separator(l)) {
             j += 1;
             while j < lines.len() && lines[j].is_empty() {
+                tick(1);
                 j += 1;
             }
             if j < lines.len() && is_block_header(lines[j]) {
+                if let Some(prev) = chain.last_mut() {
+                    prev.chain = Some(link);
+                }
                 i = j;
                 continue;
             }
         }
         break;
     }
-    Some((failure(chain, start), i))
+    Some((failure(chain, start, i.max(start + 1)), i))
 }
 
 /// Parses one block (plain or exception group) whose header is on line `i`.
-fn parse_block(lines: &[&str], i: usize) -> Option<(Exception, usize)> {
+fn parse_block(lines: &[&str], i: usize, ends: &mut MessageEnds) -> Option<(Exception, usize)> {
     if lines[i] == HEADER {
-        let (exception, used) = parse_body(&lines[i + 1..]).ok()?;
+        let (exception, used) = parse_body(&lines[i + 1..], ends.at(i + 1)).ok()?;
         return Some((exception, i + 1 + used));
     }
     // An exception group: its own traceback is drawn behind "  | ", its
@@ -152,16 +227,18 @@ fn parse_block(lines: &[&str], i: usize) -> Option<(Exception, usize)> {
     let mut content = Vec::new();
     let mut j = i + 1;
     while j < lines.len() {
+        tick(1);
         match lines[j].strip_prefix(GROUP_PREFIX) {
             Some(rest) => content.push(rest.strip_prefix(' ').unwrap_or(rest)),
             None => break,
         }
         j += 1;
     }
-    let (exception, _) = parse_body(&content).ok()?;
+    let (exception, _) = parse_body(&content, &mut MessageEnds::default()).ok()?;
     // Skip the sub-exception boxes: every line indented at least as deep
     // as the group whose first visible character is a box character.
     while j < lines.len() {
+        tick(1);
         let l = lines[j];
         let lead = l.len() - l.trim_start().len();
         if lead >= GROUP_INDENT && l.trim_start().starts_with(['+', '|']) {
@@ -176,14 +253,17 @@ fn parse_block(lines: &[&str], i: usize) -> Option<(Exception, usize)> {
 /// A parsed frame line: `  File "PATH", line N, in FUNC`, or
 /// `  File "PATH", line N` for a SyntaxError's location. Parsed by hand: it
 /// is the hot path of the parser (every line is tested).
-struct FrameLine<'a> {
-    file: &'a str,
-    line: &'a str,
-    func: Option<&'a str>,
+pub(super) struct FrameLine<'a> {
+    pub(super) file: &'a str,
+    pub(super) line: &'a str,
+    pub(super) func: Option<&'a str>,
 }
 
-fn frame(line: &str) -> Option<FrameLine<'_>> {
-    let rest = line.strip_prefix("  File \"")?;
+pub(super) fn frame(line: &str) -> Option<FrameLine<'_>> {
+    // loguru marks the frame where the exception was caught with `>`.
+    let rest = line
+        .strip_prefix("  File \"")
+        .or_else(|| line.strip_prefix("> File \""))?;
     // The path may contain `", line ` itself; the last one is the marker.
     let at = rest.rfind("\", line ")?;
     let file = &rest[..at];
@@ -204,10 +284,19 @@ fn frame(line: &str) -> Option<FrameLine<'_>> {
     })
 }
 
+/// loguru's variable annotations under a source line (`│`, `└`): not part
+/// of what Python prints.
+fn is_annotation(code: &str) -> bool {
+    code.trim_start().starts_with(['│', '└'])
+}
+
 /// Parses frames, then the exception line and its message, from the top of
 /// `lines`. Returns the exception and how many lines it used; or, when no
 /// exception line ends the frames, how many lines can be skipped.
-fn parse_body(lines: &[&str]) -> Result<(Exception, usize), usize> {
+pub(super) fn parse_body(
+    lines: &[&str],
+    ends: &mut MessageEnds,
+) -> Result<(Exception, usize), usize> {
     let mut frames: Vec<Frame> = Vec::new();
     let mut noise = 0;
     let mut last_frame_end = 0;
@@ -216,6 +305,11 @@ fn parse_body(lines: &[&str]) -> Result<(Exception, usize), usize> {
         let Some(&line) = lines.get(i) else {
             return Err(i);
         };
+        tick(1);
+        // Another header: this traceback was cut short.
+        if is_block_header(line) {
+            return Err(i.max(last_frame_end));
+        }
         i += 1;
         if let Some(c) = frame(line) {
             last_frame_end = i;
@@ -228,7 +322,10 @@ fn parse_body(lines: &[&str]) -> Result<(Exception, usize), usize> {
             noise = 0;
         } else if let Some(c) = line
             .starts_with("  [Previous")
-            .then(|| REPEATED.captures(line))
+            .then(|| {
+                tick(1);
+                REPEATED.captures(line)
+            })
             .flatten()
         {
             if let Some(f) = frames.last_mut() {
@@ -236,38 +333,62 @@ fn parse_body(lines: &[&str]) -> Result<(Exception, usize), usize> {
             }
         } else if let Some(code) = line.strip_prefix("    ") {
             // A source line, then possibly a marker line (3.11+ `~~~^^^`,
-            // SyntaxError carets). Further lines of a multi-line statement
-            // (3.13) are not kept.
-            if let Some(f) = frames.last_mut() {
+            // SyntaxError carets), further lines of a multi-line statement
+            // and `...<N lines>...` (3.13): all kept, as format_tb has them.
+            if let Some(f) = frames.last_mut()
+                && !is_annotation(code)
+            {
                 if f.source.is_none() {
                     f.source = Some(code.to_string());
-                } else if f.marker.is_none() && is_marker(code) {
+                } else if f.marker.is_none() && f.lines.is_empty() && is_marker(code) {
                     f.marker = Some(code.to_string());
+                } else {
+                    f.lines.push(code.to_string());
                 }
+                last_frame_end = i;
             }
-        } else if !line.starts_with(' ') && !looks_like_log_line(line) {
-            if let Some(c) = EXCEPTION.captures(line) {
-                let msg = c.name("msg").map_or("", |m| m.as_str());
-                break (c["class"].to_string(), msg);
+        } else if !line.starts_with(' ') && !looks_like_log_line(line) && !line.is_empty() {
+            tick(1);
+            if let Some((class, msg)) = exception_line(line) {
+                break (class.to_string(), msg);
             }
             noise += 1;
         } else {
-            // Interleaved output of another thread or process.
+            // Interleaved output of another thread or process; loguru's
+            // blank lines between frames.
             noise += 1;
         }
         if noise > MAX_NOISE {
             return Err(last_frame_end);
         }
     };
-    // The message goes on over the following lines (multi-line messages,
-    // notes) until something that is clearly not part of it.
+    let (message, used) = read_message(lines, i, first, ends);
+    let exception = Exception {
+        class,
+        message,
+        frames,
+        ..Exception::default()
+    };
+    Ok((exception, used))
+}
+
+/// The message that starts with `first` (the rest of the exception line)
+/// and goes on over the lines from `i` (multi-line messages, notes) until
+/// something that is clearly not part of it. Returns it and the index of
+/// the first line after it.
+pub(super) fn read_message(
+    lines: &[&str],
+    mut i: usize,
+    first: &str,
+    ends: &mut MessageEnds,
+) -> (String, usize) {
     let mut message = vec![first];
     while i < lines.len() && message.len() < MAX_MESSAGE_LINES {
-        let line = lines[i];
-        if ends_message(lines, i) {
+        tick(1);
+        if ends.ends_message(lines, i) {
             break;
         }
-        message.push(line);
+        message.push(lines[i]);
         i += 1;
     }
     // Trailing blank lines belong to whatever comes next.
@@ -275,12 +396,7 @@ fn parse_body(lines: &[&str]) -> Result<(Exception, usize), usize> {
         message.pop();
         i -= 1;
     }
-    let exception = Exception {
-        class,
-        message: join_message(&message),
-        frames,
-    };
-    Ok((exception, i))
+    (join_message(&message), i)
 }
 
 /// A shell's prompt printed after the program ended (PowerShell `PS C:\x>`,
@@ -295,39 +411,98 @@ fn is_marker(code: &str) -> bool {
     !t.is_empty() && t.chars().all(|c| matches!(c, '~' | '^' | ' '))
 }
 
-/// Whether line `i` is past the end of an exception's message.
-fn ends_message(lines: &[&str], i: usize) -> bool {
-    let line = lines[i];
-    if is_block_header(line)
-        || line == CAUSE
-        || line == CONTEXT
-        || line.starts_with("Fatal Python error: ")
-        || line.starts_with("thread '")
-        || line.starts_with("Exception in thread ")
-        || line.starts_with("Exception ignored in")
-        || frame(line).is_some()
-        || looks_like_log_line(line)
-        || is_shell_prompt(line)
-    {
-        return true;
+/// Decides where messages end, remembering the look-ahead over a run of
+/// blank lines so that each blank line is looked past once, not once per
+/// message that reaches it (which made long runs of blank lines cost
+/// hundreds of steps a line).
+#[derive(Debug, Default)]
+pub(super) struct MessageEnds {
+    /// Index offset of the slice being read in the whole text.
+    offset: usize,
+    /// A run of blank lines already looked past, in whole-text indices,
+    /// and whether what follows it ends a message.
+    run: Option<(usize, usize, bool)>,
+}
+
+impl MessageEnds {
+    /// The same cache, for reading the slice of the text that starts at
+    /// `offset`.
+    pub(super) fn at(&mut self, offset: usize) -> &mut MessageEnds {
+        self.offset = offset;
+        self
     }
-    if line.is_empty() {
-        // A blank line before a chain separator or a new traceback ends
-        // the message; a blank line inside a multi-line message does not.
-        // The look-ahead is bounded, like the message, to stay linear.
-        let next = lines[i..]
-            .iter()
-            .take(MAX_MESSAGE_LINES)
-            .find(|l| !l.is_empty());
-        return next.is_none_or(|l| *l == CAUSE || *l == CONTEXT || is_block_header(l));
+
+    fn ends_message(&mut self, lines: &[&str], i: usize) -> bool {
+        let line = lines[i];
+        if is_block_header(line)
+            || separator(line).is_some()
+            || line.starts_with("Fatal Python error: ")
+            || line.starts_with("thread '")
+            || line.starts_with("Exception in thread ")
+            || line.starts_with("Exception ignored in")
+            || frame(line).is_some()
+            || is_log_record(line)
+            || is_shell_prompt(line)
+        {
+            return true;
+        }
+        if line.is_empty() {
+            // A blank line before a chain separator or a new traceback
+            // ends the message; a blank line inside a multi-line message
+            // does not. The look-ahead is bounded, like the message, and
+            // remembered for the whole run of blank lines.
+            let at = self.offset + i;
+            if let Some((from, to, ends)) = self.run
+                && (from..to).contains(&at)
+            {
+                return ends;
+            }
+            let mut j = i;
+            while j < lines.len() && j - i < MAX_MESSAGE_LINES && lines[j].is_empty() {
+                tick(1);
+                j += 1;
+            }
+            let ends = lines.get(j).is_none_or(|l| {
+                j - i >= MAX_MESSAGE_LINES || separator(l).is_some() || is_block_header(l)
+            });
+            self.run = Some((at, self.offset + j, ends));
+            return ends;
+        }
+        false
     }
-    false
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::parse::test_lines as lines;
+
+    fn parse(lines: &[&str], truncated: bool) -> Vec<Failure> {
+        let mut found = Found::new(usize::MAX);
+        find(Input { lines, truncated }, &mut found);
+        found.items.into()
+    }
+
+    #[test]
+    fn exception_lines() {
+        for (line, want) in [
+            ("ValueError: x", Some(("ValueError", "x"))),
+            ("ValueError", Some(("ValueError", ""))),
+            ("ValueError:", Some(("ValueError", ""))),
+            (
+                "xarray.core.merge.MergeError: a: b",
+                Some(("xarray.core.merge.MergeError", "a: b")),
+            ),
+            ("__main__.<locals>.E: x", Some(("__main__.<locals>.E", "x"))),
+            ("Traceback (most recent call last):", None),
+            ("ValueError:x", None),
+            ("x. y", None),
+            ("<E>: x", None),
+            ("3 != 4", None),
+        ] {
+            assert_eq!(exception_line(line), want, "{line}");
+        }
+    }
 
     #[test]
     fn plain_traceback() {

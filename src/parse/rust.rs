@@ -4,7 +4,20 @@
 //!   (the message may span lines before the closing `', FILE:L:C`);
 //! - since: `thread 'main' panicked at src/main.rs:2:5:` with the message on
 //!   the following lines; recent compilers add the thread id,
-//!   `thread 'main' (12345) panicked at ...`.
+//!   `thread 'main' (12345) panicked at ...` (any id in the parentheses);
+//!   some runtimes print no `thread '...'` part at all.
+//!
+//! ```text
+//! thread 'main' (4242) panicked at src/grid.rs:12:5:
+//! index out of bounds: the len is 3 but the index is 7
+//! stack backtrace:
+//!    0: rust_begin_unwind
+//!              at /rustc/.../library/std/src/panicking.rs:665:5
+//!    1: ect_core::grid::regrid
+//!              at ./src/grid.rs:12:5
+//!       [... omitted 2 frames ...]
+//! note: Some details are omitted, run with `RUST_BACKTRACE=full` for a verbose backtrace.
+//! ```
 //!
 //! Backtraces (`RUST_BACKTRACE=1`: `  N: SYMBOL`, `=full`: `  N: 0xADDR -
 //! SYMBOL`, each optionally followed by `at FILE:L:C`) become the frames;
@@ -18,13 +31,22 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::{Exception, Failure, Frame, Kind, join_message, number};
+use super::{
+    Exception, Failure, Format, Found, Frame, Input, Kind, join_message, number, refine_nothing,
+    tick,
+};
+
+pub(super) const FORMAT: Format = Format {
+    name: "rust-panic",
+    find,
+    refine: refine_nothing,
+};
 
 const MAX_MESSAGE_LINES: usize = 200;
 const MAX_FRAMES: usize = 10_000;
 
 static HEADER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^thread '(?P<thread>[^']*)'(?: \(\d+\))? panicked at (?P<rest>.*)$")
+    Regex::new(r"^(?:thread '(?P<thread>[^']*)'(?: \((?:[^()]|\([^()]*\))*\))? )?panicked at (?P<rest>.*)$")
         .expect("valid regex")
 });
 /// `FILE:LINE:COL:` (new format) or `FILE:LINE:COL` / `FILE:LINE`.
@@ -63,10 +85,12 @@ struct Block {
     aborted: bool,
 }
 
-pub(super) fn parse(lines: &[String]) -> Vec<Failure> {
+fn find(input: Input<'_>, found: &mut Found) {
+    let lines = input.lines;
     let mut blocks: Vec<Block> = Vec::new();
     let mut i = 0;
     while i < lines.len() {
+        tick(1);
         match parse_block(lines, i) {
             Some(b) => {
                 i = b.end.max(i + 1);
@@ -75,12 +99,14 @@ pub(super) fn parse(lines: &[String]) -> Vec<Failure> {
             None => i += 1,
         }
     }
-    merge_aborting_runs(blocks, lines)
+    for f in merge_aborting_runs(blocks, lines) {
+        found.push(f);
+    }
 }
 
 /// Folds each run of adjacent panics that ends in an abort into its first
 /// panic (the user's), keeping the rest as causes.
-fn merge_aborting_runs(blocks: Vec<Block>, lines: &[String]) -> Vec<Failure> {
+fn merge_aborting_runs(blocks: Vec<Block>, lines: &[&str]) -> Vec<Failure> {
     let mut out: Vec<Failure> = Vec::new();
     let mut run: Vec<Block> = Vec::new();
     let flush = |run: &mut Vec<Block>, out: &mut Vec<Failure>| {
@@ -91,7 +117,14 @@ fn merge_aborting_runs(blocks: Vec<Block>, lines: &[String]) -> Vec<Failure> {
             let mut drained = run.drain(..);
             if let Some(first) = drained.next() {
                 let mut f = first.failure;
-                f.causes = drained.map(|b| b.failure.exception).collect();
+                let mut end = f.end;
+                f.causes = drained
+                    .map(|b| {
+                        end = end.max(b.failure.end);
+                        b.failure.exception
+                    })
+                    .collect();
+                f.end = end;
                 out.push(f);
             }
         } else {
@@ -120,12 +153,13 @@ fn is_abort_message(f: &Failure) -> bool {
         .any(|m| f.exception.message.starts_with(m))
 }
 
-fn parse_block(lines: &[String], start: usize) -> Option<Block> {
-    if !is_header(&lines[start]) {
+fn parse_block(lines: &[&str], start: usize) -> Option<Block> {
+    if !is_header(lines[start]) {
         return None;
     }
-    let caps = HEADER.captures(lines[start].trim_end())?;
-    let thread = caps["thread"].to_string();
+    tick(1);
+    let caps = HEADER.captures(lines[start])?;
+    let thread = caps.name("thread").map(|m| m.as_str().to_string());
     let rest = caps.name("rest").map_or("", |m| m.as_str());
     let mut i = start + 1;
     let (message, location) = if let Some(old) = rest.strip_prefix('\'') {
@@ -143,16 +177,21 @@ fn parse_block(lines: &[String], start: usize) -> Option<Block> {
                 // No closing quote: keep what we have, without a location.
                 break (join_message(&msg_lines), None);
             }
-            current = lines[i].trim_end();
+            tick(2);
+            current = lines[i];
             i += 1;
         }
     } else {
         let location = location(rest);
         let mut msg_lines: Vec<&str> = Vec::new();
         while i < lines.len() && msg_lines.len() < MAX_MESSAGE_LINES {
-            let l = lines[i].trim_end();
+            tick(1);
+            let l = lines[i];
+            // A Python traceback right after the message is pyo3's
+            // PanicException (see pyo3.rs), not more of the message.
             if l.starts_with("note: ")
                 || l == "stack backtrace:"
+                || l == "Traceback (most recent call last):"
                 || is_header(l)
                 || ABORT_LINES.contains(&l)
             {
@@ -168,7 +207,8 @@ fn parse_block(lines: &[String], start: usize) -> Option<Block> {
     let mut aborted = false;
     let mut in_backtrace = false;
     while i < lines.len() {
-        let l = lines[i].trim_end();
+        tick(3);
+        let l = lines[i];
         if l == "stack backtrace:" {
             in_backtrace = true;
         } else if l.starts_with("note: ") {
@@ -187,6 +227,9 @@ fn parse_block(lines: &[String], start: usize) -> Option<Block> {
                         ..Frame::default()
                     });
                 }
+            } else if is_omitted(l) {
+                // `[... omitted N frames ...]`: std's short backtrace
+                // leaves out its own frames.
             } else if let Some(c) = AT.captures(l) {
                 if let Some(f) = frames.last_mut() {
                     f.file = Some(c["file"].to_string());
@@ -214,11 +257,13 @@ fn parse_block(lines: &[String], start: usize) -> Option<Block> {
                 class: "panic".to_string(),
                 message,
                 frames,
+                ..Exception::default()
             },
             causes: Vec::new(),
             location,
-            thread: Some(thread),
+            thread,
             start,
+            end: i.max(start + 1),
         },
         end: i,
         aborted,
@@ -227,7 +272,15 @@ fn parse_block(lines: &[String], start: usize) -> Option<Block> {
 
 /// A panic's first line; the cheap test first, as most lines are not.
 fn is_header(line: &str) -> bool {
-    line.starts_with("thread '") && HEADER.is_match(line.trim_end())
+    (line.starts_with("thread '") || line.starts_with("panicked at ")) && {
+        tick(1);
+        HEADER.is_match(line)
+    }
+}
+
+fn is_omitted(l: &str) -> bool {
+    let t = l.trim();
+    t.starts_with("[... omitted ") && t.ends_with(" ...]")
 }
 
 fn location(s: &str) -> Option<Frame> {
@@ -245,6 +298,13 @@ mod tests {
     use super::*;
     use crate::parse::test_lines as lines;
 
+    fn parse(lines: &[&str]) -> Vec<Failure> {
+        let mut found = Found::new(usize::MAX);
+        let truncated = false;
+        find(Input { lines, truncated }, &mut found);
+        found.items.into()
+    }
+
     #[test]
     fn new_format_without_backtrace() {
         let got = parse(&lines(
@@ -257,6 +317,48 @@ mod tests {
         assert_eq!(f.exception.frames.len(), 1);
         assert_eq!(f.exception.frames[0].file.as_deref(), Some("src/lib.rs"));
         assert_eq!(f.exception.frames[0].column, Some(9));
+    }
+
+    #[test]
+    fn header_variants() {
+        for (text, thread, line) in [
+            (
+                "thread 'main' (0x1a2b) panicked at src/a.rs:3:9:\nx\n",
+                Some("main"),
+                Some(3),
+            ),
+            (
+                "thread 'main' (ThreadId(1)) panicked at src/a.rs:3:9:\nx\n",
+                Some("main"),
+                Some(3),
+            ),
+            ("panicked at src/a.rs:4:1:\nx\n", None, Some(4)),
+            (
+                "thread 'main' panicked at <redacted>:0:0:\nx\n",
+                Some("main"),
+                Some(0),
+            ),
+        ] {
+            let got = parse(&lines(text));
+            assert_eq!(got.len(), 1, "{text}");
+            assert_eq!(got[0].thread.as_deref(), thread, "{text}");
+            assert_eq!(
+                got[0].location.as_ref().and_then(|l| l.line),
+                line,
+                "{text}"
+            );
+            assert_eq!(got[0].exception.message, "x", "{text}");
+        }
+    }
+
+    #[test]
+    fn omitted_and_unknown_frames() {
+        let got = parse(&lines(
+            "thread 'main' panicked at src/main.rs:2:5:\nx\nstack backtrace:\n   0: rust_begin_unwind\n      [... omitted 2 frames ...]\n   3: <unknown>\n   4: ect_core::run\n",
+        ));
+        let frames = &got[0].exception.frames;
+        assert_eq!(frames.len(), 3);
+        assert_eq!(frames[1].function.as_deref(), Some("<unknown>"));
     }
 
     #[test]

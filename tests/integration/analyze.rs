@@ -56,7 +56,8 @@ fn json_for_a_toolbox_traceback() {
             "frames",
             "toolbox_involved",
             "matched_frame",
-            "toolbox_version"
+            "toolbox_version",
+            "causes"
         ]
     );
 }
@@ -180,4 +181,82 @@ fn only_the_tail_is_read() {
             assert_eq!(!v["failure"].is_null(), found, "{v}");
         }
     }
+}
+
+/// `--analyze --json FILE`, `--analyze FILE --json` and `--json --analyze
+/// FILE` all read FILE (issue 11).
+#[test]
+fn options_in_any_order() {
+    let env = Env::new();
+    let file = fixtures().join("forms/futures_toolbox.txt");
+    let orders: [&[&str]; 3] = [
+        &["--analyze", "--json", "FILE"],
+        &["--analyze", "FILE", "--json"],
+        &["--json", "--analyze", "FILE"],
+    ];
+    for order in orders {
+        let args: Vec<std::ffi::OsString> = order
+            .iter()
+            .map(|a| {
+                if *a == "FILE" {
+                    file.clone().into_os_string()
+                } else {
+                    (*a).into()
+                }
+            })
+            .collect();
+        let out = env.cmd().args(&args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{order:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["failure"]["exception_class"], "Exception", "{order:?}");
+    }
+}
+
+/// A worker's traceback is a cause, and the toolbox shows only there.
+#[test]
+fn causes_of_a_worker_failure() {
+    let env = Env::new();
+    let got = analyze_json(&env, "forms/pool_toolbox.txt", &[]);
+    let f = &got["failure"];
+    assert_eq!(f["toolbox_involved"], true);
+    assert_eq!(f["matched_frame"], Value::Null);
+    let causes = f["causes"].as_array().unwrap();
+    assert_eq!(causes.len(), 1);
+    assert_eq!(causes[0]["kind"], "python-traceback");
+    assert_eq!(causes[0]["chain"], "cause");
+    assert_eq!(causes[0]["matched_frame"], 3);
+    assert!(
+        causes[0]["frames"][3]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("/esa_climate_toolbox/util/reporting.py")
+    );
+    // A pyo3 panic: the PanicException, with the panic as its cause.
+    let got = analyze_json(&env, "forms/native_panic_bt1.txt", &[]);
+    let f = &got["failure"];
+    assert_eq!(f["exception_class"], "pyo3_runtime.PanicException");
+    assert_eq!(f["causes"][0]["kind"], "rust-panic");
+    assert_eq!(f["toolbox_involved"], true);
+}
+
+/// IPython prints home-relative paths as `~/...`: the toolbox's version is
+/// still found beside the matched frame, under `$HOME`.
+#[test]
+fn version_beside_an_ipython_home_path() {
+    let env = Env::new();
+    let info = env
+        .path()
+        .join("home/envs/nb/lib/python3.12/site-packages/esa_climate_toolbox-1.7.2.dist-info");
+    std::fs::create_dir_all(&info).unwrap();
+    std::fs::write(
+        info.join("METADATA"),
+        "Metadata-Version: 2.1\nName: esa-climate-toolbox\nVersion: 1.7.2\n",
+    )
+    .unwrap();
+    let got = analyze_json(&env, "forms/ipython_chained.txt", &[]);
+    assert_eq!(got["failure"]["toolbox_version"], "1.7.2");
 }

@@ -1,12 +1,18 @@
 //! Every checked-in fixture (real output of real Python and Rust programs,
-//! see tests/fixtures/*/README.md) against its expected decision.
+//! see tests/fixtures/*/README.md) against its expected decision, and,
+//! where the fixture's process recorded it, the report against what the
+//! toolbox's own reporter would send.
 
 use std::fs;
+use std::path::Path;
 
 use ect_run::analysis::analyze;
-use ect_run::involvement::Rules;
+use ect_run::involvement::{Involvement, Rules};
+use ect_run::parse::{Chain, Failure};
+use ect_run::report;
+use ect_run::scrub::Scrubber;
 use ect_run::supervise::Exit;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::support::fixtures;
 
@@ -25,14 +31,22 @@ fn check_dir(dir: &str) -> usize {
         };
         let a = analyze(&raw, false, exit, false, &Rules::default());
         let got = match &a.outcome {
-            Err(_) => serde_json::json!({"kind": null}),
-            Ok((f, inv)) => serde_json::json!({
+            Err(_) => json!({"kind": null}),
+            Ok((f, inv)) => json!({
                 "kind": f.kind.as_str(),
                 "exception_class": f.exception.class,
                 "exception_message": f.exception.message,
                 "frame_count": f.exception.frames.len(),
                 "toolbox_involved": inv.involved,
                 "matched_frame": inv.matched_frame,
+                "matched_cause": inv.matched_cause,
+                "causes": f.chain().take(f.causes.len()).map(|(kind, c)| json!({
+                    "kind": kind.as_str(),
+                    "exception_class": c.class,
+                    "exception_message": c.message,
+                    "frame_count": c.frames.len(),
+                    "chain": c.chain,
+                })).collect::<Vec<_>>(),
             }),
         };
         for key in [
@@ -42,16 +56,31 @@ fn check_dir(dir: &str) -> usize {
             "frame_count",
             "toolbox_involved",
             "matched_frame",
+            "matched_cause",
+            "causes",
         ] {
             if e["kind"].is_null() && key != "kind" {
                 continue;
             }
-            if got[key] != e[key] {
+            // Older fixtures leave out what they do not show.
+            let want = match (key, e.get(key)) {
+                ("causes", None) => continue,
+                (_, None) => &Value::Null,
+                (_, Some(v)) => v,
+            };
+            if got[key] != *want {
                 failures.push(format!(
-                    "{dir}/{name}: {key}: expected {}, got {}",
-                    e[key], got[key]
+                    "{dir}/{name}: {key}: expected {want}, got {}",
+                    got[key]
                 ));
             }
+        }
+        if let (Some(hook), Ok((f, inv))) = (e["excepthook"].as_str(), &a.outcome) {
+            failures.extend(
+                compare_with_excepthook(&base.join(hook), e, f, inv)
+                    .into_iter()
+                    .map(|m| format!("{dir}/{name}: {m}")),
+            );
         }
     }
     assert!(
@@ -63,9 +92,78 @@ fn check_dir(dir: &str) -> usize {
     expected.len()
 }
 
+/// The report against what the toolbox's reporter would send, as the
+/// fixture's process recorded it through `sys.excepthook`: the keys in
+/// the fixture's `report_matches` (all three by default) must be equal.
+/// `traceback-own` compares only the failure's own frames (the start of
+/// the list), for failures whose cause was printed in a form Python's
+/// `format_tb` cannot give (a worker's traceback is only text in the
+/// parent).
+fn compare_with_excepthook(hook: &Path, e: &Value, f: &Failure, inv: &Involvement) -> Vec<String> {
+    let hook: Value = serde_json::from_str(&fs::read_to_string(hook).unwrap()).unwrap();
+    let report = report::build(
+        &report::Input {
+            failure: f,
+            involvement: inv,
+            toolbox_version: "unknown",
+            exit: Exit::Code(1),
+            program: "python",
+            timestamp: String::new(),
+        },
+        &Scrubber::new(None, None),
+    );
+    let mut want_tb: Vec<Value> = hook["format_tb"].as_array().unwrap().clone();
+    if let Some(c) = inv.matched_cause {
+        // Python's chain, walked back from the failure: the newest cause
+        // first. The report's causes are oldest first.
+        // Causes Python does not hold as exceptions with tracebacks (a
+        // worker's, a notebook's wrapper, a panic) are not there.
+        let causes = hook["causes"].as_array().unwrap();
+        let k = f.causes.len() - 1 - c;
+        let link = f.causes[c].chain.unwrap_or(Chain::Cause);
+        want_tb.push(json!(format!("\n{}\n\n", link.separator())));
+        match causes.get(k).and_then(|c| c["format_tb"].as_array()) {
+            Some(tb) => want_tb.extend(tb.iter().cloned()),
+            None => want_tb.push(json!("(not in the excepthook's record)")),
+        }
+    }
+    let own = hook["format_tb"].as_array().unwrap().len();
+    let keys = e["report_matches"].as_array().cloned().unwrap_or_else(|| {
+        vec![
+            json!("exception-class"),
+            json!("exception-instance"),
+            json!("traceback"),
+        ]
+    });
+    let mut out = Vec::new();
+    for key in keys {
+        let (got, want) = match key.as_str().unwrap() {
+            "exception-class" => (json!(report.exception_class), hook["class"].clone()),
+            "exception-instance" => (json!(report.exception_instance), hook["repr"].clone()),
+            "traceback" => (json!(report.traceback), json!(want_tb)),
+            "traceback-own" => (
+                json!(report.traceback.iter().take(own).collect::<Vec<_>>()),
+                hook["format_tb"].clone(),
+            ),
+            other => panic!("unknown report_matches key {other}"),
+        };
+        if got != want {
+            out.push(format!(
+                "report's {key} differs from the excepthook's:\n  got  {got}\n  want {want}"
+            ));
+        }
+    }
+    out
+}
+
 #[test]
 fn python_fixtures() {
     assert!(check_dir("python") >= 40);
+}
+
+#[test]
+fn forms_fixtures() {
+    assert!(check_dir("forms") >= 20);
 }
 
 #[test]

@@ -47,6 +47,8 @@ fn consented(code: &str, behavior: Behavior) -> (TestServer, Run) {
     let server = TestServer::with_behavior(behavior);
     let run = Run::new(code);
     run.env.consent_to(&server.url());
+    // These tests send one failure many times on purpose.
+    run.env.allow_repeats();
     (server, run)
 }
 

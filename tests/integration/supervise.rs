@@ -70,9 +70,7 @@ fn missing_command_is_a_usage_error() {
         .cmd()
         .assert()
         .code(2)
-        .stderr(predicate::str::contains(
-            "no command to run: put it after `--`",
-        ));
+        .stderr(predicate::str::contains("ect-run: no command to run."));
     Env::new()
         .cmd()
         .arg("ls")
@@ -238,9 +236,22 @@ fn help_and_version() {
         .arg("--help")
         .assert()
         .success()
-        .stdout(predicate::str::contains("ect-run -- ect-process args"))
+        .stdout(predicate::str::contains(
+            "ect-run -- python run_analysis.py",
+        ))
+        .stdout(predicate::str::contains(
+            "ect-run -- papermill in.ipynb out.ipynb",
+        ))
         .stdout(predicate::str::contains("ect-run --consent"))
         .stdout(predicate::str::contains("ect-run --test-failure"));
+    // Alone: the ways of use and the next step, as a usage error.
+    env.cmd()
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "ect-run -- python run_analysis.py",
+        ))
+        .stderr(predicate::str::contains("Next: `ect-run --status`"));
     env.cmd()
         .arg("--version")
         .assert()

@@ -26,7 +26,7 @@ fn bad_values_are_clap_usage_errors() {
         ),
         (
             &["--server-url", "localhost:9898"][..],
-            "error: invalid value 'localhost:9898' for '--server-url <URL>': expected http://HOST[:PORT]/... or https://...\n",
+            "error: invalid value 'localhost:9898' for '--server-url <URL>': ",
         ),
     ];
     let env = Env::new();

@@ -3,6 +3,8 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod bugsink;
+pub mod scrub_table;
 pub mod server;
 
 use std::path::{Path, PathBuf};
@@ -66,6 +68,20 @@ impl Env {
         let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("ect-run"));
         c.env_clear().envs(self.vars());
         c
+    }
+
+    /// Turns flood control off in the config file, for tests that send the
+    /// same failure more than once on purpose.
+    pub fn allow_repeats(&self) {
+        let path = self.config_path();
+        let mut cfg: serde_json::Value = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_else(|| serde_json::json!({}));
+        cfg["dedup_window"] = 0.into();
+        cfg["max_reports_per_day"] = 100_000.into();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, serde_json::to_vec(&cfg).unwrap()).unwrap();
     }
 
     /// Writes a config file granting consent for `url`.

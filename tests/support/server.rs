@@ -83,6 +83,12 @@ pub enum Behavior {
     /// Read and record the request, then never answer; the socket stays open
     /// until the server is dropped.
     Hang,
+    /// The given 3xx status with a `Location` header.
+    Redirect(u16, String),
+    /// The given status when the body contains the text, else `200 OK`.
+    RejectIfBodyContains(String, u16),
+    /// `200 OK` after waiting this long.
+    Delay(Duration),
     /// Read and record the request, then abort the connection with a TCP RST
     /// (`SO_LINGER` with a zero timeout set through `libc::setsockopt`; on
     /// non-unix targets the socket is merely dropped).
@@ -267,6 +273,16 @@ fn handle_connection(stream: TcpStream, id: u64, shared: Arc<Shared>) {
     // sees request N and then calls set_behavior() only affects request N+1.
     let behavior = lock(&shared.behavior).clone();
     let head_only = request.method.eq_ignore_ascii_case("HEAD");
+    let behavior = match behavior {
+        Behavior::RejectIfBodyContains(text, code) => {
+            if String::from_utf8_lossy(&request.body).contains(&text) {
+                Behavior::Status(code)
+            } else {
+                Behavior::Ok
+            }
+        }
+        other => other,
+    };
     {
         let mut reqs = lock(&shared.requests);
         reqs.push(request);
@@ -288,6 +304,18 @@ fn handle_connection(stream: TcpStream, id: u64, shared: Arc<Shared>) {
             let _ = writer.write_all(&resp);
             finish(&stream, &mut reader);
         }
+        Behavior::Redirect(code, location) => {
+            let extra = [("Location", location.as_str())];
+            let resp = response(*code, reason(*code), &extra, b"moved\n", head_only);
+            let _ = writer.write_all(&resp);
+            finish(&stream, &mut reader);
+        }
+        Behavior::Delay(d) => {
+            std::thread::sleep(*d);
+            let _ = writer.write_all(&response(200, "OK", &[], b"OK", head_only));
+            finish(&stream, &mut reader);
+        }
+        Behavior::RejectIfBodyContains(..) => unreachable!("resolved above"),
         Behavior::Hang => {
             // Leave the clone registered in `conns`: it keeps the socket open
             // until TestServer::drop shuts it down. If the server is already
@@ -530,6 +558,9 @@ fn reason(code: u16) -> &'static str {
         204 => "No Content",
         301 => "Moved Permanently",
         302 => "Found",
+        303 => "See Other",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
         304 => "Not Modified",
         400 => "Bad Request",
         401 => "Unauthorized",

@@ -1,0 +1,281 @@
+//! Line prefixes that launchers and log shippers put before every line of
+//! a program's output, removed once, before any format sees the lines:
+//!
+//! ```text
+//! 0: Traceback (most recent call last):           srun --label
+//! [1,0]<stderr>:Traceback (most recent call last): mpirun --tag-output
+//! (pid=2716) Traceback (most recent call last):    Ray workers
+//! (MyActor pid=2716, ip=10.0.0.3) Traceback ...    Ray actors
+//! web_1  | Traceback (most recent call last):      docker compose
+//! 2024-05-01T12:00:01.123Z Traceback (most ...     log shippers
+//! ```
+//!
+//! Forms that could be a program's own text (a bare number and colon, a
+//! word and a bar, a timestamp) count only when at least half of the
+//! non-empty lines carry them; the others (`[r,n]<stderr>:`, `(pid=N)`)
+//! always. Up to three layers are removed (docker compose around a log
+//! shipper's timestamp). When the prefix names a task, rank or process and
+//! several print at once, each one's lines are put together, in the order
+//! each first printed, so that interleaved tracebacks of several ranks
+//! become whole again. Linear: each layer is one pass.
+
+use std::collections::HashMap;
+
+/// How many nested prefixes are removed at most.
+const MAX_LAYERS: usize = 3;
+
+/// One form of prefix: its length on a line (0 = absent) and the part of
+/// it that names the task (empty when the form names none).
+struct Style {
+    /// Whether the form could be a program's own text, so it counts only
+    /// on most lines.
+    needs_majority: bool,
+    prefix: fn(&str) -> Option<(usize, &str)>,
+}
+
+const STYLES: [Style; 5] = [
+    Style {
+        needs_majority: false,
+        prefix: mpirun,
+    },
+    Style {
+        needs_majority: false,
+        prefix: ray,
+    },
+    Style {
+        needs_majority: true,
+        prefix: srun,
+    },
+    Style {
+        needs_majority: true,
+        prefix: compose,
+    },
+    Style {
+        needs_majority: true,
+        prefix: timestamp,
+    },
+];
+
+/// Removes the prefixes found on `lines`, regrouping the lines of each
+/// task when several tasks are interleaved.
+pub(super) fn strip(mut lines: Vec<&str>) -> Vec<&str> {
+    for _ in 0..MAX_LAYERS {
+        let non_empty = lines.iter().filter(|l| !l.is_empty()).count();
+        let style = STYLES.iter().find(|s| {
+            let hits = lines.iter().filter(|l| (s.prefix)(l).is_some()).count();
+            hits > 0 && (!s.needs_majority || 2 * hits >= non_empty)
+        });
+        let Some(style) = style else {
+            break;
+        };
+        lines = strip_style(lines, style);
+    }
+    lines
+}
+
+fn strip_style<'a>(mut lines: Vec<&'a str>, style: &Style) -> Vec<&'a str> {
+    // The group of each line: 0 for lines without the prefix (the
+    // launcher's own messages, the driver's output), else 1 + the task's
+    // number in order of first appearance.
+    let mut order: HashMap<&'a str, u32> = HashMap::new();
+    let mut groups: Vec<u32> = Vec::with_capacity(lines.len());
+    for line in &mut lines {
+        match (style.prefix)(line) {
+            Some((len, key)) => {
+                let next = order.len() as u32 + 1;
+                groups.push(*order.entry(key).or_insert(next));
+                *line = &line[len..];
+            }
+            None => groups.push(0),
+        }
+    }
+    if order.len() <= 1 {
+        return lines;
+    }
+    // Each group's lines together, groups in the order they first
+    // printed, each group's lines in their order: a counting sort.
+    let mut first_seen: Vec<usize> = vec![usize::MAX; order.len() + 1];
+    let mut count: Vec<usize> = vec![0; order.len() + 1];
+    for (i, &g) in groups.iter().enumerate() {
+        let g = g as usize;
+        if first_seen[g] == usize::MAX {
+            first_seen[g] = i;
+        }
+        count[g] += 1;
+    }
+    let mut by_first: Vec<usize> = (0..=order.len()).filter(|&g| count[g] > 0).collect();
+    by_first.sort_by_key(|&g| first_seen[g]);
+    let mut at: Vec<usize> = vec![0; order.len() + 1];
+    let mut next = 0;
+    for g in by_first {
+        at[g] = next;
+        next += count[g];
+    }
+    let mut out: Vec<&'a str> = vec![""; lines.len()];
+    for (line, g) in lines.into_iter().zip(groups) {
+        out[at[g as usize]] = line;
+        at[g as usize] += 1;
+    }
+    out
+}
+
+/// `srun --label`: the task number right-aligned to the width of the
+/// largest (` 3: `, `12: `); at most 3 wide, which Rust's backtrace frames
+/// (`   3: `, always 4 wide) are not.
+fn srun(line: &str) -> Option<(usize, &str)> {
+    let b = line.as_bytes();
+    let spaces = b.iter().take(3).take_while(|&&c| c == b' ').count();
+    let digits = b[spaces..]
+        .iter()
+        .take_while(|c| c.is_ascii_digit())
+        .count();
+    let width = spaces + digits;
+    if digits == 0 || width > 3 || b.get(width) != Some(&b':') {
+        return None;
+    }
+    match b.get(width + 1) {
+        Some(b' ') => Some((width + 2, &line[spaces..width])),
+        None => Some((width + 1, &line[spaces..width])),
+        _ => None,
+    }
+}
+
+/// `mpirun --tag-output` (Open MPI): `[JOB,RANK]<stderr>:` then the line.
+fn mpirun(line: &str) -> Option<(usize, &str)> {
+    let rest = line.strip_prefix('[')?;
+    let close = rest.find("]<")?;
+    let ids = &rest[..close];
+    let (job, rank) = ids.split_once(',')?;
+    if job.is_empty()
+        || rank.is_empty()
+        || !job.bytes().chain(rank.bytes()).all(|c| c.is_ascii_digit())
+    {
+        return None;
+    }
+    let after = &rest[close + 2..];
+    let end = after.find(">:")?;
+    if !matches!(&after[..end], "stderr" | "stdout" | "stddiag") {
+        return None;
+    }
+    let len = 1 + close + 2 + end + 2;
+    Some((len, &line[1..1 + close]))
+}
+
+/// Ray: `(pid=2716) `, `(func pid=2716) `, `(Actor pid=2716, ip=1.2.3.4) `,
+/// and `(raylet) `.
+fn ray(line: &str) -> Option<(usize, &str)> {
+    let rest = line.strip_prefix('(')?;
+    let close = rest.find(") ")?;
+    let inner = &rest[..close];
+    let ok = inner == "raylet"
+        || inner.starts_with("pid=")
+        || inner
+            .split_once(" pid=")
+            .is_some_and(|(name, _)| !name.is_empty() && !name.contains(' '));
+    ok.then(|| (close + 3, inner))
+}
+
+/// docker compose: the service (and replica) name padded with spaces, then
+/// `| `: `web_1  | `, `worker-2 | `.
+fn compose(line: &str) -> Option<(usize, &str)> {
+    let b = line.as_bytes();
+    if !b.first().is_some_and(u8::is_ascii_alphanumeric) {
+        return None;
+    }
+    let name = b
+        .iter()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
+        .count();
+    let spaces = b[name..].iter().take_while(|&&c| c == b' ').count();
+    if spaces == 0 || b.get(name + spaces) != Some(&b'|') {
+        return None;
+    }
+    let len = name + spaces + 1 + usize::from(b.get(name + spaces + 1) == Some(&b' '));
+    Some((len, &line[..name]))
+}
+
+/// An ISO 8601 timestamp and a space: `2024-05-01T12:00:01.123Z `,
+/// `2024-05-01 12:00:01,123 `, `2024-05-01T12:00:01+02:00 `.
+fn timestamp(line: &str) -> Option<(usize, &str)> {
+    let b = line.as_bytes();
+    let digits = |from: usize, n: usize| {
+        b.get(from..from + n)
+            .is_some_and(|s| s.iter().all(u8::is_ascii_digit))
+    };
+    let shape = digits(0, 4)
+        && b.get(4) == Some(&b'-')
+        && digits(5, 2)
+        && b.get(7) == Some(&b'-')
+        && digits(8, 2)
+        && matches!(b.get(10), Some(b'T' | b' '))
+        && digits(11, 2)
+        && b.get(13) == Some(&b':')
+        && digits(14, 2)
+        && b.get(16) == Some(&b':')
+        && digits(17, 2);
+    if !shape {
+        return None;
+    }
+    let mut i = 19;
+    if matches!(b.get(i), Some(b'.' | b',')) {
+        i += 1;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+    }
+    if b.get(i) == Some(&b'Z') {
+        i += 1;
+    } else if matches!(b.get(i), Some(b'+' | b'-')) && digits(i + 1, 2) {
+        i += 3;
+        if b.get(i) == Some(&b':') {
+            i += 1;
+        }
+        if digits(i, 2) {
+            i += 2;
+        }
+    }
+    (b.get(i) == Some(&b' ')).then_some((i + 1, ""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms() {
+        let cases: [(&str, Option<(usize, &str)>); 10] = [
+            ("0: Traceback", srun("0: Traceback")),
+            (" 3: x", Some((4, "3"))),
+            ("[1,0]<stderr>:Traceback", Some((14, "1,0"))),
+            ("(pid=2716) x", Some((11, "pid=2716"))),
+            (
+                "(Worker pid=7, ip=10.0.0.1) x",
+                Some((28, "Worker pid=7, ip=10.0.0.1")),
+            ),
+            ("web_1  | x", Some((9, "web_1"))),
+            ("2024-05-01T12:00:01.123Z x", Some((25, ""))),
+            ("2024-05-01 12:00:01,123 x", Some((24, ""))),
+            ("   0: rust_begin_unwind", None),
+            ("  | ValueError", None),
+        ];
+        for (line, want) in cases {
+            let got = [srun, mpirun, ray, compose, timestamp]
+                .iter()
+                .find_map(|f| f(line));
+            assert_eq!(got, want, "{line}");
+        }
+        assert_eq!(srun("0: Traceback"), Some((3, "0")));
+    }
+
+    #[test]
+    fn interleaved_ranks_are_regrouped() {
+        let lines = vec!["0: a1", "1: b1", "0: a2", "srun: error: x", "1: b2"];
+        assert_eq!(strip(lines), ["a1", "a2", "b1", "b2", "srun: error: x"]);
+    }
+
+    #[test]
+    fn a_few_prefixed_lines_are_left_alone() {
+        let lines = vec!["ValueError: shapes differ:", "3: bad", "x", "y"];
+        assert_eq!(strip(lines.clone()), lines);
+    }
+}
