@@ -171,22 +171,10 @@ pub fn run(command: &Command, tail_limit: usize) -> Result<Finished, StartError>
     let reader = std::fs::File::from(above_stdio(reader.into()).map_err(other)?);
     let writer = above_stdio(writer.into()).map_err(other)?;
 
-    let mut cmd = std::process::Command::new(&command.program);
-    cmd.args(&command.args).stderr(writer);
-    for (k, v) in &command.env {
-        cmd.env(k, v);
-    }
-    die_with_parent(&mut cmd);
-    // On success or failure, `cmd` holds our copy of the pipe's write end:
-    // drop it so the reader sees end-of-file when the child (and its
-    // children) are done.
-    let spawned = cmd.spawn();
-    drop(cmd);
-    let child = spawned.map_err(|e| classify_start_error(&command.program, e))?;
-    let pid = child.id() as i32;
-    // std's handle is not used to wait: we reap with waitpid ourselves (as
-    // PID 1, every orphan too). Dropping it neither waits nor kills.
-    drop(child);
+    let spawned = spawn(command, writer);
+    // `spawn` consumed our copy of the pipe's write end, so the reader sees
+    // end-of-file when the child (and its children) are done.
+    let pid = spawned.map_err(|e| classify_start_error(&command.program, e))?;
     CHILD.store(pid, Ordering::SeqCst);
     // Signals that came between installing the handlers and now.
     let pending = PENDING.swap(0, Ordering::SeqCst);
@@ -200,9 +188,15 @@ pub fn run(command: &Command, tail_limit: usize) -> Result<Finished, StartError>
     let mut copier = Copier::new(tail_limit);
     let mut stderr = io::stderr();
     let mut pipe_open = true;
+    // Whether the child may have ended: at first, and after each wake-up
+    // or interruption by a signal (not after each chunk of stderr).
+    let mut look = true;
     let exit = loop {
-        if let Some(exit) = reap(pid, init) {
-            break exit;
+        if look {
+            if let Some(exit) = reap(pid, init) {
+                break exit;
+            }
+            look = false;
         }
         let mut fds = [
             libc::pollfd {
@@ -221,10 +215,12 @@ pub fn run(command: &Command, tail_limit: usize) -> Result<Finished, StartError>
         if n < 0 {
             // EINTR (a signal came); anything else cannot happen with
             // valid fds, and the loop re-checks the child either way.
+            look = true;
             continue;
         }
         if fds[1].revents != 0 {
             drain_wake(&wake);
+            look = true;
         }
         if pipe_open && fds[0].revents != 0 {
             match copier.pump(&reader, &mut stderr) {
@@ -279,40 +275,178 @@ fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
 
-/// On Linux, the child gets SIGKILL when we die, whatever kills us: no
-/// job is left running unsupervised, writing to a pipe nobody reads.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn die_with_parent(cmd: &mut std::process::Command) {
-    use std::os::unix::process::CommandExt;
-    let parent = std::process::id() as libc::pid_t;
-    // SAFETY: the closure runs between fork and exec and makes only
-    // async-signal-safe calls (prctl, getppid, getpid, kill).
+/// Starts the child with `stderr` as its stderr and returns its pid.
+///
+/// On Linux the child gets SIGKILL when we die, whatever kills us
+/// (`PR_SET_PDEATHSIG`): no job is left running unsupervised, writing to a
+/// pipe nobody reads. The request has to be made by the child between
+/// clone and exec, which std can only do with a full `fork` (page tables
+/// copied, then a copy-on-write fault for every page we touch after). So
+/// this does what glibc's `posix_spawn` does, with the request added: a
+/// `clone(CLONE_VM | CLONE_VFORK)` child on its own stack that sets up and
+/// calls `execvpe`, while we wait for the exec.
+#[cfg(target_os = "linux")]
+fn spawn(command: &Command, stderr: OwnedFd) -> io::Result<i32> {
+    use std::ffi::{CString, OsStr};
+    use std::os::unix::ffi::OsStrExt;
+
+    fn c_string(s: &OsStr) -> io::Result<CString> {
+        CString::new(s.as_bytes())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL byte in an argument"))
+    }
+    fn pair(k: &OsStr, v: &OsStr) -> io::Result<CString> {
+        let mut kv = k.as_bytes().to_vec();
+        kv.push(b'=');
+        kv.extend_from_slice(v.as_bytes());
+        CString::new(kv).map_err(|_| {
+            io::Error::new(io::ErrorKind::InvalidInput, "a NUL byte in the environment")
+        })
+    }
+    fn pointers(strings: &[CString]) -> Vec<*const libc::c_char> {
+        strings
+            .iter()
+            .map(|c| c.as_ptr())
+            .chain(std::iter::once(std::ptr::null()))
+            .collect()
+    }
+
+    let program = c_string(&command.program)?;
+    let mut args = vec![program.clone()];
+    for a in &command.args {
+        args.push(c_string(a)?);
+    }
+    // Our environment, with the command's own additions.
+    let mut env = Vec::new();
+    for (k, v) in std::env::vars_os() {
+        if !command.env.iter().any(|(ek, _)| *ek == k) {
+            env.push(pair(&k, &v)?);
+        }
+    }
+    for (k, v) in &command.env {
+        env.push(pair(k, v)?);
+    }
+    let (argv, envp) = (pointers(&args), pointers(&env));
+    let mut spawn = Spawn {
+        program: program.as_ptr(),
+        argv: argv.as_ptr(),
+        envp: envp.as_ptr(),
+        stderr: stderr.as_raw_fd(),
+        parent: std::process::id() as libc::pid_t,
+        errno: 0,
+    };
+    // execvpe may run a script through /bin/sh, building its argv on the
+    // stack: room for that, and for the deepest libc call.
+    let mut stack = vec![0u8; 256 * 1024];
+    // SAFETY: the child runs `spawn_child` on `stack` (its top, aligned
+    // down to 16 bytes), sharing our memory while we are suspended
+    // (CLONE_VFORK) until it has exec'd or exited; everything it reads
+    // lives until then. All signals are blocked around the clone, so no
+    // handler of ours runs in the child before it resets them.
+    let pid = unsafe {
+        let top = stack.as_mut_ptr().add(stack.len());
+        let top = top.sub(top as usize % 16);
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        let pid = libc::clone(
+            spawn_child,
+            top.cast(),
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            (&raw mut spawn).cast(),
+        );
+        let clone_error = io::Error::last_os_error();
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        if pid < 0 {
+            return Err(clone_error);
+        }
+        pid
+    };
+    drop(stderr);
+    // SAFETY: the child has exec'd or exited; nothing writes `spawn` now.
+    let errno = unsafe { std::ptr::read_volatile(&raw const spawn.errno) };
+    if errno != 0 {
+        let mut status = 0;
+        // SAFETY: reaping the child that failed to exec.
+        while unsafe { libc::waitpid(pid, &mut status, 0) } < 0
+            && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted
+        {}
+        return Err(io::Error::from_raw_os_error(errno));
+    }
+    Ok(pid)
+}
+
+/// What the cloned child needs, prepared by the parent.
+#[cfg(target_os = "linux")]
+struct Spawn {
+    program: *const libc::c_char,
+    argv: *const *const libc::c_char,
+    envp: *const *const libc::c_char,
+    stderr: RawFd,
+    parent: libc::pid_t,
+    /// Set by the child when it cannot exec.
+    errno: libc::c_int,
+}
+
+/// The child between clone and exec: only system calls and `execvpe`, no
+/// allocation, nothing that takes a lock.
+#[cfg(target_os = "linux")]
+extern "C" fn spawn_child(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the parent's `Spawn`, alive until we exec or exit;
+    // the calls are plain system calls on values it holds.
     unsafe {
-        cmd.pre_exec(move || {
-            if libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGKILL as libc::c_ulong,
-                0,
-                0,
-                0,
-            ) != 0
-            {
-                return Err(io::Error::last_os_error());
-            }
-            // We may have died between fork and prctl: then the signal
-            // will never come, and the parent is now someone else.
-            if libc::getppid() != parent {
-                libc::kill(libc::getpid(), libc::SIGKILL);
-            }
-            Ok(())
-        });
+        let spawn = &mut *arg.cast::<Spawn>();
+        // Default dispositions for what we catch (exec would reset them,
+        // but a signal must not run our handler here), and for SIGPIPE,
+        // which the Rust runtime ignores and an exec would keep ignored.
+        for sig in FORWARDED.iter().chain(&[libc::SIGCHLD, libc::SIGPIPE]) {
+            libc::signal(*sig, libc::SIG_DFL);
+        }
+        // The command starts with no signal blocked, as std would start it.
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+        let fail = |spawn: &mut Spawn| -> ! {
+            spawn.errno = *errno();
+            libc::_exit(127)
+        };
+        if libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        ) != 0
+        {
+            fail(spawn);
+        }
+        // We may have died before prctl took effect: then the signal will
+        // never come, and the parent is now someone else.
+        if libc::getppid() != spawn.parent {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        }
+        if libc::dup2(spawn.stderr, 2) < 0 {
+            fail(spawn);
+        }
+        libc::execvpe(spawn.program, spawn.argv, spawn.envp);
+        fail(spawn)
     }
 }
 
-/// Elsewhere there is no such request: if ect-run is killed with SIGKILL
-/// the child runs on (see the README).
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn die_with_parent(_cmd: &mut std::process::Command) {}
+/// Elsewhere std starts the child; there is no request to have it killed
+/// with us, so if ect-run is killed with SIGKILL the child runs on (see the
+/// README).
+#[cfg(not(target_os = "linux"))]
+fn spawn(command: &Command, stderr: OwnedFd) -> io::Result<i32> {
+    let mut cmd = std::process::Command::new(&command.program);
+    cmd.args(&command.args).stderr(stderr);
+    for (k, v) in &command.env {
+        cmd.env(k, v);
+    }
+    // std's handle is not used to wait: we reap with waitpid ourselves.
+    // Dropping it neither waits nor kills.
+    Ok(cmd.spawn()?.id() as i32)
+}
 
 /// Whether the child has ended, without blocking. As PID 1, reaps every
 /// ended process, as an init does, so orphans do not stay zombies.

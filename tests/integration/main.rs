@@ -18,3 +18,4 @@ mod report;
 mod scrub;
 mod sentry;
 mod supervise;
+mod values;
