@@ -23,7 +23,6 @@ use crate::plan::{self, Mode, Plan, UrlSource};
 use crate::redact::ServerUrl;
 use crate::report;
 use crate::reporting;
-use crate::scrub::Scrubber;
 use crate::shutdown;
 use crate::supervise::{self, Command, Exit};
 use crate::test_failure;
@@ -427,7 +426,7 @@ fn send_pending(plan: &Plan) -> Result<u8> {
         return Ok(0);
     }
     let config = Config::load(&plan.config_path)?;
-    let scrub = Scrubber::from_env();
+    let scrub = crate::deliver::lazy_scrubber();
     let dispatcher = Dispatcher::new(&plan.state_dir, &plan.delivery, &scrub);
     let done = dispatcher.flush(|d| config.consent_covers(d));
     say!(

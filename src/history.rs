@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 use crate::files;
 
 const FILE: &str = "history.jsonl";
-const COUNT_FILE: &str = "history.count";
+/// No entry is shorter than this: below cap × this many bytes the file
+/// cannot hold more than the cap, and its lines are not counted.
+const MIN_ENTRY_BYTES: u64 = 150;
 /// Entries kept at most by default; past it the oldest go first.
 pub const DEFAULT_CAP: usize = 10_000;
 /// The history is not read past this size (a cap of 10 000 entries is a
@@ -111,36 +113,30 @@ impl History {
         if !file.metadata()?.file_type().is_file() {
             anyhow::bail!("{} is not a regular file", self.path.display());
         }
-        // One write of a whole line: readers never see half of one.
+        // One write of a whole line: readers never see half of one. Not
+        // synced: the history is a convenience, and a sync would cost every
+        // failing run milliseconds.
         file.write_all(&line)
             .with_context(|| format!("cannot write {}", self.path.display()))?;
-        let count = self.count() + 1;
-        if count > self.cap {
-            self.trim()?;
-        } else {
-            self.set_count(count);
+        // Counting lines only once the file could hold more than the cap
+        // keeps an append cheap; a trim then keeps nine tenths of the cap.
+        let len = file.metadata()?.len();
+        if len > (self.cap as u64).saturating_mul(MIN_ENTRY_BYTES) {
+            self.trim_if_over()?;
         }
         Ok(())
     }
 
-    /// Entries written, as counted beside the file (recounted on a trim).
-    fn count(&self) -> usize {
-        files::read_regular(&self.dir().join(COUNT_FILE), 64)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(0)
-    }
-
-    fn set_count(&self, n: usize) {
-        let _ = files::write_atomic(&self.dir().join(COUNT_FILE), format!("{n}\n").as_bytes());
-    }
-
-    /// Keeps the newest nine tenths of the cap, so a trim (a rewrite) is
-    /// needed once per tenth of the cap appended, not at every append.
-    fn trim(&self) -> anyhow::Result<()> {
+    /// Keeps the newest nine tenths of the cap when the file holds more
+    /// than the cap, so a rewrite is needed once per tenth of the cap
+    /// appended, not at every append.
+    fn trim_if_over(&self) -> anyhow::Result<()> {
         let bytes = files::read_regular(&self.path, MAX_BYTES)
             .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", self.path.display()))?;
+        let count = memchr::memchr_iter(b'\n', &bytes).count();
+        if count <= self.cap {
+            return Ok(());
+        }
         let lines: Vec<&[u8]> = bytes
             .split(|b| *b == b'\n')
             .filter(|l| !l.is_empty())
@@ -153,7 +149,6 @@ impl History {
             out.push(b'\n');
         }
         files::write_atomic(&self.path, &out)?;
-        self.set_count(lines.len() - from);
         Ok(())
     }
 

@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use crate::analysis::Analysis;
 use crate::config::Config;
-use crate::deliver::{Dispatcher, Fate, Flooding, Route};
+use crate::deliver::{Dispatcher, Fate, Flooding, LazyScrubber, Route, lazy_scrubber};
 use crate::destination::{Destination, Kind as DestKind};
 use crate::history::{self, History};
 use crate::involvement::Rules;
@@ -43,7 +43,7 @@ pub fn after_failure(
     rules: &Rules,
     hold: crate::shutdown::Hold,
 ) -> Reported {
-    let scrub = Scrubber::from_env();
+    let scrub = lazy_scrubber();
     let dispatcher = Dispatcher::new(&plan.state_dir, &plan.delivery, &scrub);
     let reported = report_one(
         plan,
@@ -52,6 +52,7 @@ pub fn after_failure(
         exit,
         analysis,
         rules,
+        &scrub,
         &dispatcher,
         hold,
     );
@@ -67,16 +68,17 @@ fn record(
     exit: Exit,
     analysis: &Analysis,
     reported: &Reported,
-    scrub: &Scrubber,
+    scrub: &LazyScrubber,
 ) {
     let (kind, class, message, fingerprint, involved) = match &analysis.outcome {
         Ok((f, inv)) => {
-            let clean = report::scrubbed(f, scrub);
-            let first = clean.exception.message.lines().next().unwrap_or("");
+            // Only what the history keeps is scrubbed: the class and the
+            // message's first line (scrubbed whole, then shortened).
+            let first = f.exception.message.lines().next().unwrap_or("");
             (
                 f.kind.as_str().to_string(),
-                clean.exception.class.clone(),
-                first.chars().take(300).collect(),
+                scrub.scrub(&f.exception.class),
+                scrub.scrub(first).chars().take(300).collect(),
                 report::fingerprint(f),
                 inv.involved,
             )
@@ -91,7 +93,10 @@ fn record(
     };
     let entry = history::Entry {
         time: report::now_rfc3339(),
-        command: scrub.scrub(&report::program_name(program)),
+        // The history stays on this machine: the program's name is kept
+        // as it is (building the scrubber for it alone would cost every
+        // failing run).
+        command: report::program_name(program),
         exit_status: exit.shell_code(),
         kind,
         class,
@@ -125,7 +130,7 @@ pub fn after_success(plan: &Plan) {
     let Ok(config) = Config::load(&plan.config_path) else {
         return; // reported when it matters: at a failure
     };
-    let scrub = Scrubber::from_env();
+    let scrub = lazy_scrubber();
     let dispatcher = Dispatcher::new(&plan.state_dir, &plan.delivery, &scrub);
     flush(plan, Some(&config), &dispatcher);
 }
@@ -138,6 +143,7 @@ fn report_one(
     exit: Exit,
     analysis: &Analysis,
     rules: &Rules,
+    scrub_lazy: &LazyScrubber,
     dispatcher: &Dispatcher<'_>,
     hold: crate::shutdown::Hold,
 ) -> Reported {
@@ -159,7 +165,28 @@ fn report_one(
     if dests.is_empty() {
         return Reported::default();
     }
-    let scrub = Scrubber::from_env();
+    let each = |outcome: &str, detail: &str| Reported {
+        fates: dests
+            .iter()
+            .map(|(d, _)| (d.to_string(), outcome.to_string(), detail.to_string()))
+            .collect(),
+    };
+    // What decides that nothing is sent comes first: a run that sends
+    // nothing does not pay for building (and scrubbing) the report.
+    if !plan.dry_run {
+        if plan.do_not_track {
+            return each("do-not-track", "");
+        }
+        // A broken config file was reported already.
+        let Some(config) = config else {
+            return each("not-consented", "the config file is unreadable");
+        };
+        if !dests.iter().any(|(d, _)| config.consent_covers(d)) {
+            hint_consent(config, &dests, failure);
+            return each(Fate::NotConsented.as_str(), "");
+        }
+    }
+    let scrub: &Scrubber = scrub_lazy;
     let timestamp = report::now_rfc3339();
     let report = report::build(
         &report::Input {
@@ -170,7 +197,7 @@ fn report_one(
             program,
             timestamp: timestamp.clone(),
         },
-        &scrub,
+        scrub,
     );
     let event = dests
         .iter()
@@ -187,7 +214,7 @@ fn report_one(
                     timestamp: SystemTime::now(),
                     os: &OsInfo::detect(),
                 },
-                &scrub,
+                scrub,
             )
         });
     let routes: Vec<Route> = dests
@@ -200,12 +227,6 @@ fn report_one(
             },
         })
         .collect();
-    let each = |outcome: &str, detail: &str| Reported {
-        fates: routes
-            .iter()
-            .map(|r| (r.dest.to_string(), outcome.to_string(), detail.to_string()))
-            .collect(),
-    };
     if plan.dry_run {
         for r in &routes {
             match (r.dest.dsn(), &event) {
@@ -223,17 +244,11 @@ fn report_one(
         }
         return each("dry-run", "");
     }
-    if plan.do_not_track {
-        return each("do-not-track", "");
-    }
-    // A broken config file was reported already.
+    // Checked before the dry run returned: without --dry-run, nothing
+    // reaches here unless a destination may be sent to.
     let Some(config) = config else {
         return each("not-consented", "the config file is unreadable");
     };
-    if !dests.iter().any(|(d, _)| config.consent_covers(d)) {
-        hint_consent(config, &dests, failure);
-        return each(Fate::NotConsented.as_str(), "");
-    }
     let fingerprint = report.fingerprint.clone();
     let flooding = Flooding {
         fingerprint: &fingerprint,

@@ -27,6 +27,15 @@ use http::{Client, Outcome};
 /// that could not finish.
 const MIN_BUDGET: Duration = Duration::from_millis(50);
 
+/// The scrubber, built on first use: building it (its rule table, the
+/// user's and host's names) costs a run that has nothing to scrub.
+pub type LazyScrubber = std::cell::LazyCell<Scrubber, fn() -> Scrubber>;
+
+/// A scrubber of this environment, built when first used.
+pub fn lazy_scrubber() -> LazyScrubber {
+    std::cell::LazyCell::new(Scrubber::from_env)
+}
+
 /// One report for one destination, in that destination's form.
 #[derive(Debug, Clone)]
 pub struct Route {
@@ -118,7 +127,7 @@ pub struct Dispatcher<'a> {
     outbox: Outbox,
     pauses: Pauses,
     flood: Flood,
-    scrub: &'a Scrubber,
+    scrub: &'a LazyScrubber,
     client: OnceCell<Client>,
     /// Destinations that failed in this process: not tried again in it, so
     /// one dead server costs one timeout, not one per report.
@@ -136,7 +145,11 @@ impl std::fmt::Debug for Dispatcher<'_> {
 }
 
 impl<'a> Dispatcher<'a> {
-    pub fn new(state_dir: &Path, delivery: &'a Delivery, scrub: &'a Scrubber) -> Dispatcher<'a> {
+    pub fn new(
+        state_dir: &Path,
+        delivery: &'a Delivery,
+        scrub: &'a LazyScrubber,
+    ) -> Dispatcher<'a> {
         Dispatcher {
             delivery,
             outbox: Outbox::new(state_dir.join("outbox")),
