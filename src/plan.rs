@@ -293,33 +293,9 @@ pub fn compile_patterns(patterns: &[String], origin: &str) -> Result<Vec<Regex>>
         .collect()
 }
 
-/// Parses a byte size (see [`crate::values::parse_size`]).
-pub fn parse_size(s: &str) -> Result<usize> {
-    crate::values::parse_size(s).map_err(anyhow::Error::msg)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes() {
-        let ok = [
-            ("0", 0),
-            ("65536", 65536),
-            ("1MiB", 1 << 20),
-            ("1M", 1 << 20),
-            ("512KiB", 512 << 10),
-            ("2 GiB", 2 << 30),
-            ("10b", 10),
-        ];
-        for (s, want) in ok {
-            assert_eq!(parse_size(s).unwrap(), want, "{s}");
-        }
-        for bad in ["", "MiB", "1TiB", "-1", "1.5MiB", "99999999999999999999"] {
-            assert!(parse_size(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn bad_pattern_names_itself() {

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::decide::signal_name;
 use crate::involvement::{Rules, is_toolbox_frame};
 use crate::parse::{Exception, Failure, Frame, Kind};
-use crate::report::fingerprint;
+use crate::report::{fingerprint, truncate};
 use crate::scrub::Scrubber;
 use crate::supervise::Exit;
 
@@ -894,21 +894,6 @@ fn tag_text(s: &str, max_chars: usize) -> Option<String> {
     let t: String = one_line.trim().chars().take(max_chars).collect();
     let t = t.trim_end().to_string();
     (!t.is_empty()).then_some(t)
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!(
-        "{}... [{} bytes omitted by ect-run]",
-        &s[..end],
-        s.len() - end
-    )
 }
 
 #[cfg(test)]
