@@ -52,6 +52,8 @@ trap 'rm -rf "$work"' EXIT
 
 log "== rustc benches/reference_wrapper.rs (the release profile's options)"
 ref_flags=(--edition 2021 -C opt-level=3 -C codegen-units=1 -C lto=fat)
+# Linked as ect-run's binary is (build.rs): position-dependent on Linux.
+[[ $(uname -s) == Linux ]] && ref_flags+=(-C link-arg=-no-pie)
 rustc "${ref_flags[@]}" benches/reference_wrapper.rs -o "$work/reference"
 rustc "${ref_flags[@]}" --cfg fork benches/reference_wrapper.rs -o "$work/reference-fork"
 export REFERENCE="$work/reference" REFERENCE_FORK="$work/reference-fork"
