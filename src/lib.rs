@@ -5,10 +5,11 @@
 //! Data flows one way: [`supervise`] runs the child while [`capture`] tees
 //! its stderr; [`parse`] finds the failure in the captured tail; [`decide`]
 //! picks the failure that counts and [`involvement`] says whether the toolbox
-//! was involved; [`report`] builds the JSON (scrubbed by [`scrub`]); and
-//! [`deliver`] sends it, keeping it in the [`outbox`] when it cannot.
-//! [`sentry`] builds the same failure as a Sentry event for
-//! Sentry-protocol trackers.
+//! was involved; [`report`] builds the toolbox's report and [`sentry`] the
+//! same failure as a Sentry event, both from a copy [`scrub`] has cleaned;
+//! [`deliver`] owns the one path to each [`destination`]: consent,
+//! [`flood`] control, a durable write to the [`outbox`], the send, and the
+//! outcome ([`pauses`]); [`history`] records every failed run.
 
 // First, so that its `say!` macro is in scope in every module below.
 #[macro_use]
