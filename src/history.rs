@@ -213,10 +213,11 @@ pub fn group(entries: &[Entry]) -> Vec<Group<'_>> {
 
 /// One line for people: time, status, failure, message, what became of it.
 pub fn line(e: &Entry, count: Option<usize>) -> String {
-    let what = if e.class.is_empty() {
-        e.kind.clone()
-    } else {
-        e.class.clone()
+    let what = match (e.kind.as_str(), e.class.is_empty(), e.message.is_empty()) {
+        ("none", ..) => "no traceback, fatal error or panic in its output".to_string(),
+        (_, true, _) => e.kind.clone(),
+        (_, false, true) => e.class.clone(),
+        (_, false, false) => format!("{}: {}", e.class, e.message),
     };
     let fates: Vec<String> = e
         .destinations
@@ -235,8 +236,8 @@ pub fn line(e: &Entry, count: Option<usize>) -> String {
     let times = count.map_or(String::new(), |n| format!(" ×{n}"));
     let time = e.time.get(..19).unwrap_or(&e.time).replace('T', " ");
     format!(
-        "{time}{times}  {} exit {}  {what}: {}  [{fates}]",
-        e.command, e.exit_status, e.message
+        "{time}{times}  {} exit {}  {what}  [{fates}]",
+        e.command, e.exit_status
     )
 }
 
