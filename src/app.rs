@@ -178,14 +178,12 @@ fn destinations_for_mode(
     plan: &Plan,
     config: Option<&Config>,
 ) -> Result<Vec<(Destination, UrlSource)>> {
-    let flagged = |o: &Option<(String, UrlSource)>| matches!(o, Some((_, UrlSource::Flag)));
-    let (toolbox, sentry) = (flagged(&plan.url_override), flagged(&plan.dsn_override));
     let mut all = Vec::new();
-    if toolbox || !sentry {
-        all.push(plan.toolbox_destination(config));
-    }
-    if sentry || !toolbox {
-        all.extend(plan.sentry_destination(config));
+    for kind in kinds_for_mode(plan) {
+        match kind {
+            DestKind::Toolbox => all.push(plan.toolbox_destination(config)),
+            DestKind::Sentry => all.extend(plan.sentry_destination(config)),
+        }
     }
     all.into_iter()
         .map(|r| {
@@ -195,6 +193,17 @@ fn destinations_for_mode(
             })
         })
         .collect()
+}
+
+/// The kinds of destination named by `--server-url` and `--sentry-dsn`;
+/// with neither, both.
+fn kinds_for_mode(plan: &Plan) -> Vec<DestKind> {
+    let flagged = |o: &Option<(String, UrlSource)>| matches!(o, Some((_, UrlSource::Flag)));
+    match (flagged(&plan.url_override), flagged(&plan.dsn_override)) {
+        (true, false) => vec![DestKind::Toolbox],
+        (false, true) => vec![DestKind::Sentry],
+        _ => vec![DestKind::Toolbox, DestKind::Sentry],
+    }
 }
 
 /// How a destination is named where consent is asked for.
@@ -241,13 +250,7 @@ fn give_consent(plan: &Plan) -> Result<u8> {
 /// is withdrawn (for the destinations named by flags, else for all) and
 /// their kept reports are deleted.
 fn revoke_consent(plan: &Plan) -> Result<u8> {
-    let flagged = |o: &Option<(String, UrlSource)>| matches!(o, Some((_, UrlSource::Flag)));
-    let (toolbox, sentry) = (flagged(&plan.url_override), flagged(&plan.dsn_override));
-    let kinds: Vec<DestKind> = match (toolbox, sentry) {
-        (true, false) => vec![DestKind::Toolbox],
-        (false, true) => vec![DestKind::Sentry],
-        _ => vec![DestKind::Toolbox, DestKind::Sentry],
-    };
+    let kinds = kinds_for_mode(plan);
     let now = report::now_rfc3339();
     config::update(&plan.config_path, |c| {
         for kind in &kinds {
@@ -415,8 +418,8 @@ fn status(plan: &Plan) -> Result<u8> {
 }
 
 fn send_pending(plan: &Plan) -> Result<u8> {
-    let outbox = plan.outbox();
-    let waiting = outbox.list().reports.len();
+    let listing = plan.outbox().list();
+    let waiting = listing.reports.len();
     if waiting == 0 {
         say!("no reports waiting to be sent.");
         return Ok(0);
@@ -428,7 +431,7 @@ fn send_pending(plan: &Plan) -> Result<u8> {
     let config = Config::load(&plan.config_path)?;
     let scrub = crate::deliver::lazy_scrubber();
     let dispatcher = Dispatcher::new(&plan.state_dir, &plan.delivery, &scrub);
-    let done = dispatcher.flush(|d| config.consent_covers(d));
+    let done = dispatcher.flush(listing, |d| config.consent_covers(d));
     say!(
         "{} report(s) delivered, {} still waiting.",
         done.delivered,

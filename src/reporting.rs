@@ -24,10 +24,18 @@ use crate::sentry::{
 use crate::supervise::Exit;
 
 /// What a failed run's report became, for each destination: a fate of
-/// the delivery path, or why it never reached it.
+/// the delivery path, or why it never reached it; as the history keeps it.
 #[derive(Debug, Default)]
 pub struct Reported {
-    pub fates: Vec<(String, String, String)>,
+    pub fates: Vec<history::Fate>,
+}
+
+fn fate(dest: &Destination, outcome: &str, detail: String) -> history::Fate {
+    history::Fate {
+        destination: dest.to_string(),
+        outcome: outcome.to_string(),
+        detail,
+    }
 }
 
 /// Reports the failure if it involves the toolbox and may be sent, records
@@ -103,15 +111,7 @@ fn record(
         message,
         fingerprint,
         toolbox_involved: involved,
-        destinations: reported
-            .fates
-            .iter()
-            .map(|(d, o, detail)| history::Fate {
-                destination: d.clone(),
-                outcome: o.clone(),
-                detail: detail.clone(),
-            })
-            .collect(),
+        destinations: reported.fates.clone(),
     };
     if let Err(e) = History::new(&plan.state_dir).append(&entry) {
         say!("cannot record this failure in the history: {e:#}");
@@ -132,7 +132,14 @@ pub fn after_success(plan: &Plan) {
     };
     let scrub = lazy_scrubber();
     let dispatcher = Dispatcher::new(&plan.state_dir, &plan.delivery, &scrub);
-    flush(plan, Some(&config), &dispatcher);
+    let done = dispatcher.flush(listing, |d| config.consent_covers(d));
+    say_sent(done.delivered);
+}
+
+fn say_sent(delivered: usize) {
+    if delivered > 0 {
+        say!("sent {delivered} report(s) kept from earlier runs");
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -168,12 +175,15 @@ fn report_one(
     let each = |outcome: &str, detail: &str| Reported {
         fates: dests
             .iter()
-            .map(|(d, _)| (d.to_string(), outcome.to_string(), detail.to_string()))
+            .map(|(d, _)| fate(d, outcome, detail.to_string()))
             .collect(),
     };
     // What decides that nothing is sent comes first: a run that sends
-    // nothing does not pay for building (and scrubbing) the report.
-    if !plan.dry_run {
+    // nothing does not pay for building (and scrubbing) the report. With
+    // --dry-run there is no config to send by: the report is only shown.
+    let sendable = if plan.dry_run {
+        None
+    } else {
         if plan.do_not_track {
             return each("do-not-track", "");
         }
@@ -185,7 +195,8 @@ fn report_one(
             hint_consent(config, &dests, failure);
             return each(Fate::NotConsented.as_str(), "");
         }
-    }
+        Some(config)
+    };
     let scrub: &Scrubber = scrub_lazy;
     let timestamp = report::now_rfc3339();
     let report = report::build(
@@ -227,7 +238,7 @@ fn report_one(
             },
         })
         .collect();
-    if plan.dry_run {
+    let Some(config) = sendable else {
         for r in &routes {
             match (r.dest.dsn(), &event) {
                 (Some(dsn), Some(e)) => say!(
@@ -243,11 +254,6 @@ fn report_one(
             }
         }
         return each("dry-run", "");
-    }
-    // Checked before the dry run returned: without --dry-run, nothing
-    // reaches here unless a destination may be sent to.
-    let Some(config) = config else {
-        return each("not-consented", "the config file is unreadable");
     };
     let fingerprint = report.fingerprint.clone();
     let flooding = Flooding {
@@ -263,8 +269,8 @@ fn report_one(
     );
     Reported {
         fates: fates
-            .into_iter()
-            .map(|(d, f)| (d.to_string(), f.as_str().to_string(), f.detail()))
+            .iter()
+            .map(|(d, f)| fate(d, f.as_str(), f.detail()))
             .collect(),
     }
 }
@@ -279,10 +285,8 @@ fn flush(plan: &Plan, config: Option<&Config>, dispatcher: &Dispatcher<'_>) {
     if listing.reports.is_empty() && listing.skipped.is_empty() {
         return;
     }
-    let done = dispatcher.flush(|d| config.consent_covers(d));
-    if done.delivered > 0 {
-        say!("sent {} report(s) kept from earlier runs", done.delivered);
-    }
+    let done = dispatcher.flush(listing, |d| config.consent_covers(d));
+    say_sent(done.delivered);
 }
 
 /// One line on how to opt in; nothing was sent.

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::destination::{self, Destination};
 use crate::flood::{Flood, Limits, Verdict};
-use crate::outbox::{self, Entry, Outbox};
+use crate::outbox::{self, Entry, Listing, Outbox};
 use crate::pauses::{Pauses, TIMEOUT_PAUSE};
 use crate::plan::Delivery;
 use crate::scrub::Scrubber;
@@ -166,10 +166,6 @@ impl<'a> Dispatcher<'a> {
         &self.outbox
     }
 
-    pub fn pauses(&self) -> &Pauses {
-        &self.pauses
-    }
-
     fn client(&self) -> &Client {
         self.client
             .get_or_init(|| Client::new(self.delivery.connect_timeout, self.delivery.timeout))
@@ -295,12 +291,12 @@ impl<'a> Dispatcher<'a> {
             .collect()
     }
 
-    /// Sends the reports kept from earlier runs, oldest first, for which
-    /// `consented` holds, within one `--timeout` in all.
-    pub fn flush(&self, consented: impl Fn(&Destination) -> bool) -> Flushed {
+    /// Sends the reports kept from earlier runs (`listing`, the outbox as
+    /// the caller just listed it), oldest first, for which `consented`
+    /// holds, within one `--timeout` in all.
+    pub fn flush(&self, listing: Listing, consented: impl Fn(&Destination) -> bool) -> Flushed {
         let deadline = Instant::now() + self.delivery.timeout;
         let mut done = Flushed::default();
-        let listing = self.outbox.list();
         for (path, why) in &listing.skipped {
             say!("leaving {} alone in the outbox: {why}", path.display());
         }

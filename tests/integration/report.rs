@@ -633,10 +633,10 @@ fn a_silent_server_is_left_alone_for_a_while() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("did not answer in time"));
-    // Were the server tried again, this would take at least 10 s; left
+    // Were the server tried again, this would take at least 25 s; left
     // alone, well under a second.
     let start = Instant::now();
-    run.cmd(&["--timeout", "10", "--connect-timeout", "10"])
+    run.cmd(&["--timeout", "25", "--connect-timeout", "25"])
         .assert()
         .code(1)
         .stderr(predicate::str::contains(

@@ -736,7 +736,8 @@ mod tests {
         let started = Instant::now();
         drop(server);
         assert!(
-            started.elapsed() < Duration::from_secs(1),
+            // Polled every few milliseconds: seconds mean it hung.
+            started.elapsed() < Duration::from_secs(5),
             "drop took {:?}",
             started.elapsed()
         );
