@@ -463,6 +463,10 @@ fn background_process_keeps_its_stderr() {
         "ect-run waited for the background process: {took:?}"
     );
     wait_until("the background line is written", || wrote.exists());
+    // Written into the pipe; the forwarder copies it on when it next runs.
+    wait_until("the forwarder copies the line on", || {
+        std::fs::read_to_string(&err_path).is_ok_and(|t| t.len() >= "early line\nlate line\n".len())
+    });
     let text = std::fs::read_to_string(&err_path).unwrap();
     assert_eq!(text, "early line\nlate line\n");
 }
