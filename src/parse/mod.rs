@@ -495,6 +495,15 @@ mod tests {
             }),
             ("rich panel edges", |n| "│ x │\n".repeat(n).into_bytes()),
             ("one long line", |n| vec![b'x'; n * 64]),
+            ("coloured lines", |n| {
+                "\x1b[31mERROR\x1b[0m step failed\n".repeat(n).into_bytes()
+            }),
+            ("latin-1 lines", |n| {
+                b"Fichier introuvable: /donn\xe9es/\xe9t\xe9.nc\n".repeat(n)
+            }),
+            ("binary lines", |n| {
+                b"\x01\x02\xff\x03\xfe\x04 binary\n".repeat(n)
+            }),
         ]
     }
 

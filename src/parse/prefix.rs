@@ -60,12 +60,7 @@ const STYLES: [Style; 5] = [
 /// task when several tasks are interleaved.
 pub(super) fn strip(mut lines: Vec<&str>) -> Vec<&str> {
     for _ in 0..MAX_LAYERS {
-        let non_empty = lines.iter().filter(|l| !l.is_empty()).count();
-        let style = STYLES.iter().find(|s| {
-            let hits = lines.iter().filter(|l| (s.prefix)(l).is_some()).count();
-            hits > 0 && (!s.needs_majority || 2 * hits >= non_empty)
-        });
-        let Some(style) = style else {
+        let Some(style) = detect(&lines) else {
             break;
         };
         lines = strip_style(lines, style);
@@ -73,29 +68,62 @@ pub(super) fn strip(mut lines: Vec<&str>) -> Vec<&str> {
     lines
 }
 
+/// The style whose prefix `lines` carry, if any: the first in [`STYLES`]
+/// that is on any line, or on half the non-empty lines where it needs a
+/// majority. One pass: a line's first byte tells which styles could be on
+/// it, and most lines rule out all of them at once.
+fn detect(lines: &[&str]) -> Option<&'static Style> {
+    let mut hits = [0usize; STYLES.len()];
+    let mut non_empty = 0;
+    for line in lines {
+        let Some(&first) = line.as_bytes().first() else {
+            continue;
+        };
+        non_empty += 1;
+        let candidates: &[usize] = match first {
+            b'[' => &[0],
+            b'(' => &[1],
+            b' ' => &[2],
+            b'0'..=b'9' => &[2, 3, 4],
+            b'A'..=b'Z' | b'a'..=b'z' => &[3],
+            _ => &[],
+        };
+        for &k in candidates {
+            if (STYLES[k].prefix)(line).is_some() {
+                hits[k] += 1;
+            }
+        }
+    }
+    STYLES
+        .iter()
+        .zip(hits)
+        .find(|(s, hits)| *hits > 0 && (!s.needs_majority || 2 * hits >= non_empty))
+        .map(|(s, _)| s)
+}
+
 fn strip_style<'a>(mut lines: Vec<&'a str>, style: &Style) -> Vec<&'a str> {
     // The group of each line: 0 for lines without the prefix (the
     // launcher's own messages, the driver's output), else 1 + the task's
     // number in order of first appearance.
-    let mut order: HashMap<&'a str, u32> = HashMap::new();
+    let mut order = Tasks::default();
     let mut groups: Vec<u32> = Vec::with_capacity(lines.len());
     for line in &mut lines {
         match (style.prefix)(line) {
             Some((len, key)) => {
-                let next = order.len() as u32 + 1;
-                groups.push(*order.entry(key).or_insert(next));
+                groups.push(order.group(key));
                 *line = &line[len..];
             }
             None => groups.push(0),
         }
     }
-    if order.len() <= 1 {
+    let tasks = order.len();
+    if tasks <= 1 {
         return lines;
     }
     // Each group's lines together, groups in the order they first
     // printed, each group's lines in their order: a counting sort.
-    let mut first_seen: Vec<usize> = vec![usize::MAX; order.len() + 1];
-    let mut count: Vec<usize> = vec![0; order.len() + 1];
+    let mut first_seen: Vec<usize> = vec![usize::MAX; tasks + 1];
+    let mut count: Vec<usize> = vec![0; tasks + 1];
     for (i, &g) in groups.iter().enumerate() {
         let g = g as usize;
         if first_seen[g] == usize::MAX {
@@ -103,9 +131,9 @@ fn strip_style<'a>(mut lines: Vec<&'a str>, style: &Style) -> Vec<&'a str> {
         }
         count[g] += 1;
     }
-    let mut by_first: Vec<usize> = (0..=order.len()).filter(|&g| count[g] > 0).collect();
+    let mut by_first: Vec<usize> = (0..=tasks).filter(|&g| count[g] > 0).collect();
     by_first.sort_by_key(|&g| first_seen[g]);
-    let mut at: Vec<usize> = vec![0; order.len() + 1];
+    let mut at: Vec<usize> = vec![0; tasks + 1];
     let mut next = 0;
     for g in by_first {
         at[g] = next;
@@ -117,6 +145,45 @@ fn strip_style<'a>(mut lines: Vec<&'a str>, style: &Style) -> Vec<&'a str> {
         at[g as usize] += 1;
     }
     out
+}
+
+/// The tasks seen so far, numbered from 1 in order of appearance. Jobs have
+/// a few ranks and print runs of lines from one: the last task and a short
+/// list answer nearly every line without hashing; a map takes over beyond.
+#[derive(Default)]
+struct Tasks<'a> {
+    last: Option<(&'a str, u32)>,
+    few: Vec<&'a str>,
+    many: HashMap<&'a str, u32>,
+}
+
+impl<'a> Tasks<'a> {
+    const FEW: usize = 32;
+
+    fn len(&self) -> usize {
+        self.few.len() + self.many.len()
+    }
+
+    fn group(&mut self, key: &'a str) -> u32 {
+        if let Some((last, g)) = self.last
+            && last == key
+        {
+            return g;
+        }
+        let g = match self.few.iter().position(|&k| k == key) {
+            Some(i) => i as u32 + 1,
+            None if self.few.len() < Self::FEW => {
+                self.few.push(key);
+                self.few.len() as u32
+            }
+            None => {
+                let next = self.len() as u32 + 1;
+                *self.many.entry(key).or_insert(next)
+            }
+        };
+        self.last = Some((key, g));
+        g
+    }
 }
 
 /// `srun --label`: the task number right-aligned to the width of the
@@ -179,8 +246,7 @@ fn ray(line: &str) -> Option<(usize, &str)> {
 /// `| `: `web_1  | `, `worker-2 | `.
 fn compose(line: &str) -> Option<(usize, &str)> {
     let b = line.as_bytes();
-    // The cheap test first: most lines have no bar at all.
-    if !b.first().is_some_and(u8::is_ascii_alphanumeric) || memchr::memchr(b'|', b).is_none() {
+    if !b.first().is_some_and(u8::is_ascii_alphanumeric) {
         return None;
     }
     let name = b

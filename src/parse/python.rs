@@ -100,6 +100,48 @@ fn is_dotted_part(b: &[u8], i: usize) -> bool {
     matches!(b[i], b'<' | b'>') && b[..i].contains(&b'.')
 }
 fn find(input: Input<'_>, found: &mut Found) {
+    if found.keep == usize::MAX {
+        scan(input, true, &mut |failure, _| found.push(failure));
+        return;
+    }
+    // Only the last few are kept, and a long tail may hold thousands of
+    // tracebacks: find where they start without building them (their
+    // strings were most of the cost), then build those kept.
+    let mut starts = std::collections::VecDeque::with_capacity(found.keep.min(64));
+    scan(input, false, &mut |_, start| {
+        if starts.len() == found.keep {
+            starts.pop_front();
+        }
+        starts.push_back(start);
+    });
+    let lines = input.lines;
+    for start in starts {
+        let mut ends = MessageEnds::default();
+        let built = match start {
+            Start::Chain(i) => parse_chain(lines, i, &mut ends, true).map(|(f, _)| f),
+            Start::Headerless(i) => parse_body(&lines[i..], ends.at(i), true)
+                .ok()
+                .map(|(exception, used)| failure(vec![exception], i, i + used.max(1))),
+        };
+        if let Some(f) = built {
+            found.push(f);
+        }
+    }
+}
+
+/// Where [`scan`] found a failure, to read it again in full.
+#[derive(Debug, Clone, Copy)]
+enum Start {
+    /// At a traceback header: a chain.
+    Chain(usize),
+    /// At a frame line: a traceback without a header.
+    Headerless(usize),
+}
+
+/// Finds every traceback, in order. With `build` false the failures have
+/// their spans and classes only (no frames' or messages' strings); reading
+/// again from their [`Start`] with `build` gives them whole.
+fn scan(input: Input<'_>, build: bool, found: &mut dyn FnMut(Failure, Start)) {
     let lines = input.lines;
     let mut seen_header = false;
     let mut ends = MessageEnds::default();
@@ -109,9 +151,9 @@ fn find(input: Input<'_>, found: &mut Found) {
         let line = lines[i];
         if is_block_header(line) {
             seen_header = true;
-            match parse_chain(lines, i, &mut ends) {
+            match parse_chain(lines, i, &mut ends, build) {
                 Some((failure, next)) => {
-                    found.push(failure);
+                    found(failure, Start::Chain(i));
                     i = next.max(i + 1);
                 }
                 None => i += 1,
@@ -124,10 +166,13 @@ fn find(input: Input<'_>, found: &mut Found) {
         if let Some(c) = frame(line) {
             let syntax_location = c.func.is_none();
             if syntax_location || (input.truncated && !seen_header) {
-                match parse_body(&lines[i..], ends.at(i)) {
+                match parse_body(&lines[i..], ends.at(i), build) {
                     Ok((exception, used)) => {
                         if !syntax_location || is_syntax_error(&exception.class) {
-                            found.push(failure(vec![exception], i, i + used.max(1)));
+                            found(
+                                failure(vec![exception], i, i + used.max(1)),
+                                Start::Headerless(i),
+                            );
                             seen_header = true;
                         }
                         // A later start inside these lines would end at
@@ -183,11 +228,16 @@ pub(super) fn separator(line: &str) -> Option<Chain> {
 
 /// Parses a chain of blocks starting at the header on line `start`;
 /// returns the failure and the index of the first line after it.
-fn parse_chain(lines: &[&str], start: usize, ends: &mut MessageEnds) -> Option<(Failure, usize)> {
+fn parse_chain(
+    lines: &[&str],
+    start: usize,
+    ends: &mut MessageEnds,
+    build: bool,
+) -> Option<(Failure, usize)> {
     let mut chain: Vec<Exception> = Vec::new();
     let mut i = start;
     loop {
-        let (exception, next) = parse_block(lines, i, ends)?;
+        let (exception, next) = parse_block(lines, i, ends, build)?;
         chain.push(exception);
         i = next;
         // A chain goes on with: blank, separator, blank, header.
@@ -216,9 +266,14 @@ fn parse_chain(lines: &[&str], start: usize, ends: &mut MessageEnds) -> Option<(
 }
 
 /// Parses one block (plain or exception group) whose header is on line `i`.
-fn parse_block(lines: &[&str], i: usize, ends: &mut MessageEnds) -> Option<(Exception, usize)> {
+fn parse_block(
+    lines: &[&str],
+    i: usize,
+    ends: &mut MessageEnds,
+    build: bool,
+) -> Option<(Exception, usize)> {
     if lines[i] == HEADER {
-        let (exception, used) = parse_body(&lines[i + 1..], ends.at(i + 1)).ok()?;
+        let (exception, used) = parse_body(&lines[i + 1..], ends.at(i + 1), build).ok()?;
         return Some((exception, i + 1 + used));
     }
     // An exception group: its own traceback is drawn behind "  | ", its
@@ -234,7 +289,7 @@ fn parse_block(lines: &[&str], i: usize, ends: &mut MessageEnds) -> Option<(Exce
         }
         j += 1;
     }
-    let (exception, _) = parse_body(&content, &mut MessageEnds::default()).ok()?;
+    let (exception, _) = parse_body(&content, &mut MessageEnds::default(), build).ok()?;
     // Skip the sub-exception boxes: every line indented at least as deep
     // as the group whose first visible character is a box character.
     while j < lines.len() {
@@ -265,7 +320,15 @@ pub(super) fn frame(line: &str) -> Option<FrameLine<'_>> {
         .strip_prefix("  File \"")
         .or_else(|| line.strip_prefix("> File \""))?;
     // The path may contain `", line ` itself; the last one is the marker.
-    let at = rest.rfind("\", line ")?;
+    // A function's name seldom has a `"`, so it is nearly always at the
+    // last `"`: found so without building a substring searcher, which cost
+    // more than the rest of this line.
+    let last = memchr::memrchr(b'"', rest.as_bytes())?;
+    let at = if rest[last..].starts_with("\", line ") {
+        last
+    } else {
+        rest[..last].rfind("\", line ")?
+    };
     let file = &rest[..at];
     let after = &rest[at + 8..];
     let digits = after.bytes().take_while(u8::is_ascii_digit).count();
@@ -293,11 +356,17 @@ fn is_annotation(code: &str) -> bool {
 /// Parses frames, then the exception line and its message, from the top of
 /// `lines`. Returns the exception and how many lines it used; or, when no
 /// exception line ends the frames, how many lines can be skipped.
+///
+/// With `build` false, only the class is read (no frames, no message), at
+/// the same cost in lines visited and a fraction in allocations.
 pub(super) fn parse_body(
     lines: &[&str],
     ends: &mut MessageEnds,
+    build: bool,
 ) -> Result<(Exception, usize), usize> {
     let mut frames: Vec<Frame> = Vec::new();
+    // Whether a frame was read: `frames` stays empty unless `build`.
+    let mut in_frame = false;
     let mut noise = 0;
     let mut last_frame_end = 0;
     let mut i = 0;
@@ -313,12 +382,15 @@ pub(super) fn parse_body(
         i += 1;
         if let Some(c) = frame(line) {
             last_frame_end = i;
-            frames.push(Frame {
-                file: Some(c.file.to_string()),
-                line: number(c.line),
-                function: c.func.map(str::to_string),
-                ..Frame::default()
-            });
+            in_frame = true;
+            if build {
+                frames.push(Frame {
+                    file: Some(c.file.to_string()),
+                    line: number(c.line),
+                    function: c.func.map(str::to_string),
+                    ..Frame::default()
+                });
+            }
             noise = 0;
         } else if let Some(c) = line
             .starts_with("  [Previous")
@@ -335,17 +407,17 @@ pub(super) fn parse_body(
             // A source line, then possibly a marker line (3.11+ `~~~^^^`,
             // SyntaxError carets), further lines of a multi-line statement
             // and `...<N lines>...` (3.13): all kept, as format_tb has them.
-            if let Some(f) = frames.last_mut()
-                && !is_annotation(code)
-            {
-                if f.source.is_none() {
-                    f.source = Some(code.to_string());
-                } else if f.marker.is_none() && f.lines.is_empty() && is_marker(code) {
-                    f.marker = Some(code.to_string());
-                } else {
-                    f.lines.push(code.to_string());
-                }
+            if in_frame && !is_annotation(code) {
                 last_frame_end = i;
+                if let Some(f) = frames.last_mut() {
+                    if f.source.is_none() {
+                        f.source = Some(code.to_string());
+                    } else if f.marker.is_none() && f.lines.is_empty() && is_marker(code) {
+                        f.marker = Some(code.to_string());
+                    } else {
+                        f.lines.push(code.to_string());
+                    }
+                }
             }
         } else if !line.starts_with(' ') && !looks_like_log_line(line) && !line.is_empty() {
             tick(1);
@@ -362,7 +434,11 @@ pub(super) fn parse_body(
             return Err(last_frame_end);
         }
     };
-    let (message, used) = read_message(lines, i, first, ends);
+    let (message, used) = if build {
+        read_message(lines, i, first, ends)
+    } else {
+        (String::new(), message_end(lines, i, ends))
+    };
     let exception = Exception {
         class,
         message,
@@ -378,25 +454,34 @@ pub(super) fn parse_body(
 /// the first line after it.
 pub(super) fn read_message(
     lines: &[&str],
-    mut i: usize,
+    i: usize,
     first: &str,
     ends: &mut MessageEnds,
 ) -> (String, usize) {
-    let mut message = vec![first];
-    while i < lines.len() && message.len() < MAX_MESSAGE_LINES {
+    let end = message_end(lines, i, ends);
+    let mut message = Vec::with_capacity(1 + end - i);
+    message.push(first);
+    message.extend_from_slice(&lines[i..end]);
+    (join_message(&message), end)
+}
+
+/// Where the message whose further lines start at `i` ends: the index of
+/// the first line after it (trailing blank lines belong to whatever comes
+/// next).
+fn message_end(lines: &[&str], i: usize, ends: &mut MessageEnds) -> usize {
+    let mut j = i;
+    // The exception line counts as the message's first line.
+    while j < lines.len() && 1 + j - i < MAX_MESSAGE_LINES {
         tick(1);
-        if ends.ends_message(lines, i) {
+        if ends.ends_message(lines, j) {
             break;
         }
-        message.push(lines[i]);
-        i += 1;
+        j += 1;
     }
-    // Trailing blank lines belong to whatever comes next.
-    while message.len() > 1 && message.last().is_some_and(|l| l.is_empty()) {
-        message.pop();
-        i -= 1;
+    while j > i && lines[j - 1].is_empty() {
+        j -= 1;
     }
-    (join_message(&message), i)
+    j
 }
 
 /// A shell's prompt printed after the program ended (PowerShell `PS C:\x>`,
