@@ -23,6 +23,8 @@ use super::{Exception, Failure, Format, Found, Frame, Input, Kind, number, refin
 
 pub(super) const FORMAT: Format = Format {
     name: "faulthandler",
+    anchors: &["Fatal Python error", "Windows fatal exception"],
+    inert_lines: &[],
     find,
     refine: refine_nothing,
 };

@@ -29,6 +29,8 @@ use super::{Exception, Failure, Format, Found, Frame, Input, Kind, number, refin
 
 pub(super) const FORMAT: Format = Format {
     name: "ipython",
+    anchors: &["Traceback"],
+    inert_lines: &[],
     find,
     refine: refine_nothing,
 };

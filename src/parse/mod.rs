@@ -181,6 +181,16 @@ pub struct Input<'a> {
 #[derive(Debug)]
 pub struct Format {
     pub name: &'static str,
+    /// Words one of which is on the first line of every failure this
+    /// format finds, or takes into a failure, as the bytes were printed
+    /// (before escape sequences are removed: words that colours do not
+    /// split). Text before the first anchor of any format holds no failure
+    /// and is not read.
+    pub anchors: &'static [&'static str],
+    /// Lines (as printed, whole) that hold no failure of any format however
+    /// many come in a row: a failure needs some other line. A long tail of
+    /// only these and blank lines is not read line by line.
+    pub inert_lines: &'static [&'static str],
     /// Finds this format's failures in the lines, in order.
     pub find: fn(Input<'_>, &mut Found),
     /// Rewrites what all formats found, ordered by start, where this
@@ -253,18 +263,153 @@ fn tick(n: usize) {
 
 /// Normalizes `raw` (see [`text::normalize`]) and finds every failure in it.
 pub fn parse_bytes(raw: &[u8], truncated: bool) -> Vec<Failure> {
-    parse_keeping(raw, truncated, usize::MAX)
+    parse_keeping(raw, truncated, truncated, usize::MAX)
 }
 
-/// Like [`parse_bytes`], but only the last few failures of each format are
-/// kept: enough for the failure that counts, in memory bounded by the
-/// tail's size (issue 11, requirement 5).
+/// Tails longer than twice this are read from their end, this much first.
+const WINDOW: usize = 64 * 1024;
+/// Windows tried, each twice the last, before the whole tail is read.
+const WINDOWS: usize = 3;
+/// Lines read before the first anchor: a format may take a line or two
+/// before it into a failure (IPython's rule line, a log record).
+const MARGIN_LINES: usize = 8;
+
+/// What an analysis reads: the failures of `raw` as far as the failure
+/// that counts, the last one, and its neighbours, are concerned. Only the
+/// last few failures of each format are kept, in memory bounded by the
+/// tail's size, and not all of a long tail is read (issue 11, requirement
+/// 5):
+///
+/// - Text before the first anchor of any format (see [`Format::anchors`])
+///   holds no failure: it is skipped.
+/// - Of a long tail, the last 64 KiB are read, then the last 128 KiB, and
+///   so on. Once two windows agree on the last two failures (the same
+///   exceptions, chains and frames), neither of them cut short at the
+///   window's start, the larger window's reading is the answer: a failure
+///   or chain that a window cut would read differently in the next one.
+///   Else, after three windows or one with no failure at all, the whole
+///   tail is read.
 pub fn parse_tail(raw: &[u8], truncated: bool) -> Vec<Failure> {
-    parse_keeping(raw, truncated, KEEP_LAST)
+    let Some(first) = ANCHORS.find(raw) else {
+        return Vec::new();
+    };
+    let from = lines_before(raw, first.start(), MARGIN_LINES);
+    // Cut at a line's start, so that line is whole.
+    let drop_first = truncated && from == 0;
+    // Where the line with the first anchor starts, in what is read.
+    let anchored = lines_before(raw, first.start(), 0) - from;
+    let raw = &raw[from..];
+    if raw.len() > 2 * WINDOW {
+        let mut smaller: Option<Vec<Failure>> = None;
+        let mut size = WINDOW;
+        for _ in 0..WINDOWS {
+            if size >= raw.len() {
+                break;
+            }
+            let found = parse_keeping(&raw[raw.len() - size..], true, true, KEEP_LAST);
+            if smaller.as_ref().is_some_and(|s| agree(s, &found)) {
+                return found;
+            }
+            // Nothing in the window: the failure that counts, if any, is
+            // further back, and only the whole tail can tell, unless the
+            // tail holds no line a failure could be made of.
+            if found.is_empty() {
+                // (The lines before the first anchor make no failure with
+                // inert lines: they are where a format takes a line before
+                // its anchor, and an inert line is not an anchor's line.)
+                if all_inert(&raw[anchored..]) {
+                    return found;
+                }
+                break;
+            }
+            smaller = Some(found);
+            size *= 2;
+        }
+    }
+    parse_keeping(raw, drop_first, truncated, KEEP_LAST)
 }
 
-fn parse_keeping(raw: &[u8], truncated: bool, keep: usize) -> Vec<Failure> {
-    let text = text::normalize(raw, truncated);
+/// Every format's anchors, in one automaton.
+static ANCHORS: std::sync::LazyLock<aho_corasick::AhoCorasick> = std::sync::LazyLock::new(|| {
+    let words: Vec<&str> = FORMATS.iter().flat_map(|f| f.anchors).copied().collect();
+    // Leftmost-first: the kind the crate runs its vectorized prefilter
+    // (Teddy) for; standard semantics ran ten times slower on text that
+    // holds no anchor.
+    aho_corasick::AhoCorasick::builder()
+        .match_kind(aho_corasick::MatchKind::LeftmostFirst)
+        .build(words)
+        .expect("anchors are plain words")
+});
+
+/// Whether every line of `raw` is blank or one of the formats'
+/// [`Format::inert_lines`]. Stops at the first line that is not, so on
+/// most text it looks at a line or two.
+fn all_inert(raw: &[u8]) -> bool {
+    static INERT: std::sync::LazyLock<Vec<&'static [u8]>> = std::sync::LazyLock::new(|| {
+        FORMATS
+            .iter()
+            .flat_map(|f| f.inert_lines)
+            .map(|l| l.as_bytes())
+            .collect()
+    });
+    let inert = |line: &[u8]| {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        line.iter().all(u8::is_ascii_whitespace) || INERT.contains(&line)
+    };
+    let body = raw;
+    // One line repeated (the adversarial case, a long run of headers):
+    // told by one comparison of the text with itself shifted by a line,
+    // rather than line by line.
+    if let Some(end) = memchr::memchr(b'\n', body) {
+        let period = end + 1;
+        let rest = body.len() % period;
+        if inert(&body[..end])
+            && (rest == 0 || rest == end)
+            && body[period..] == body[..body.len() - period]
+        {
+            return true;
+        }
+    }
+    body.split(|&b| b == b'\n').all(inert)
+}
+
+/// The start of the line `n` lines before the one holding `at`.
+fn lines_before(raw: &[u8], at: usize, n: usize) -> usize {
+    let mut start = at;
+    for _ in 0..=n {
+        match memchr::memrchr(b'\n', &raw[..start]) {
+            Some(i) if start > 0 => start = i,
+            _ => return 0,
+        }
+    }
+    start + 1
+}
+
+/// Whether a window's reading (`larger`) stands: the last two failures
+/// are the same as in the window half its size, and the last starts after
+/// the window's first line.
+fn agree(smaller: &[Failure], larger: &[Failure]) -> bool {
+    let same = |a: &Failure, b: &Failure| {
+        a.kind == b.kind
+            && a.exception == b.exception
+            && a.causes == b.causes
+            && a.location == b.location
+            && a.thread == b.thread
+    };
+    let (Some(a), Some(b)) = (smaller.last(), larger.last()) else {
+        return false;
+    };
+    let (Some(pa), Some(pb)) = (smaller.iter().nth_back(1), larger.iter().nth_back(1)) else {
+        return false;
+    };
+    a.start > 0 && b.start > 0 && same(a, b) && same(pa, pb)
+}
+
+/// Normalizes `raw` (dropping its first line if `drop_first`), and finds
+/// its failures, keeping the last `keep` of each format. `truncated`: the
+/// text's start was cut off (a traceback may have lost its header).
+fn parse_keeping(raw: &[u8], drop_first: bool, truncated: bool, keep: usize) -> Vec<Failure> {
+    let text = text::normalize(raw, drop_first);
     let lines = text.lines();
     tick(lines.len());
     parse_lines(lines, truncated, keep)
@@ -275,7 +420,11 @@ fn parse_keeping(raw: &[u8], truncated: bool, keep: usize) -> Vec<Failure> {
 pub fn parse_lines(lines: Vec<&str>, truncated: bool, keep: usize) -> Vec<Failure> {
     let mut lines = prefix::strip(lines);
     for l in &mut lines {
-        *l = l.trim_end();
+        // Most lines end in a visible ASCII character: no need to decode
+        // the end backwards.
+        if !l.as_bytes().last().is_some_and(|b| b.is_ascii_graphic()) {
+            *l = l.trim_end();
+        }
     }
     tick(lines.len() * 3);
     let input = Input {
@@ -534,6 +683,184 @@ mod tests {
                 "{name}: {wb} units of work for {lines} lines"
             );
         }
+    }
+
+    /// A traceback of `frames` frames, the last in the toolbox.
+    fn traceback(frames: usize, class: &str, message: &str) -> String {
+        let mut s = String::from("Traceback (most recent call last):\n");
+        for k in 0..frames {
+            s.push_str(&format!(
+                "  File \"/env/site-packages/esa_climate_toolbox/m{}.py\", line {k}, in f{k}\n    g({k})\n",
+                k % 7
+            ));
+        }
+        s.push_str(&format!("{class}: {message}\n"));
+        s
+    }
+
+    fn logs(bytes: usize) -> String {
+        let mut s = String::new();
+        let mut n = 0;
+        while s.len() < bytes {
+            s.push_str(&format!(
+                "2024-05-01 12:00:00,000 INFO processed chunk {n}\n"
+            ));
+            n += 1;
+        }
+        s
+    }
+
+    /// The failure that counts, as a long tail's reading and the whole
+    /// text's reading give it: what windows and skipped text must not
+    /// change.
+    #[test]
+    fn a_long_tail_reads_as_the_whole_text() {
+        let chained = |n: usize| {
+            let mut s = String::new();
+            for i in 0..n {
+                s.push_str(&traceback(3 + i % 5, "KeyError", &format!("'k{i}'")));
+                s.push('\n');
+                s.push_str(python::CONTEXT);
+                s.push_str("\n\n");
+                s.push_str(&traceback(2, "RuntimeError", &format!("job {i}")));
+            }
+            s
+        };
+        let cause = format!("\n{}\n\n", python::CAUSE);
+        let panic = "thread '<unnamed>' panicked at src/lib.rs:7:5:\nregrid: index 7 out of range\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n";
+        let mut ranks = String::new();
+        for (i, line) in chained(600).lines().enumerate() {
+            ranks.push_str(&format!("{}: {line}\n", (i / 3) % 4));
+        }
+        let cases: Vec<(&str, String)> = vec![
+            ("dense chains", chained(2_000)),
+            (
+                "a cause longer than the windows",
+                traceback(4_000, "ValueError", "deep")
+                    + &cause
+                    + &traceback(2, "RuntimeError", "top"),
+            ),
+            (
+                "a chain of long causes",
+                traceback(1_500, "ValueError", "a")
+                    + &cause
+                    + &traceback(1_500, "KeyError", "b")
+                    + &cause
+                    + &traceback(2, "RuntimeError", "c"),
+            ),
+            (
+                "a worker's long traceback",
+                "concurrent.futures.process._RemoteTraceback: \n\"\"\"\n".to_string()
+                    + &traceback(4_000, "ValueError", "in the worker")
+                    + "\"\"\"\n"
+                    + &cause
+                    + &traceback(3, "ValueError", "in the worker"),
+            ),
+            (
+                "a failure, then long logs",
+                chained(10) + &traceback(5, "OSError", "last") + &logs(400_000),
+            ),
+            (
+                "a failure, then headers",
+                traceback(5, "OSError", "last")
+                    + &"Traceback (most recent call last):\n".repeat(12_000),
+            ),
+            (
+                "logs, then a panic under a PanicException",
+                logs(400_000)
+                    + panic
+                    + &traceback(
+                        3,
+                        "pyo3_runtime.PanicException",
+                        "regrid: index 7 out of range",
+                    ),
+            ),
+            ("interleaved ranks", ranks),
+            (
+                "headers, then a traceback with no frames",
+                "call last):\n".to_string()
+                    + &"Traceback (most recent call last):\n".repeat(12_000)
+                    + "ValueError: x\n",
+            ),
+            (
+                "headers and blank lines",
+                "\nTraceback (most recent call last):\n".repeat(12_000),
+            ),
+            ("no failure", logs(400_000)),
+        ];
+        for (name, text) in cases {
+            assert!(
+                text.len() > 2 * WINDOW,
+                "{name}: too short to be read in windows"
+            );
+            for truncated in [false, true] {
+                let whole = parse_bytes(text.as_bytes(), truncated);
+                let tail = parse_tail(text.as_bytes(), truncated);
+                let key = |f: Option<&Failure>| {
+                    f.map(|f| {
+                        (
+                            f.kind,
+                            f.exception.clone(),
+                            f.causes.clone(),
+                            f.location.clone(),
+                            f.thread.clone(),
+                        )
+                    })
+                };
+                assert!(
+                    key(whole.last()) == key(tail.last()),
+                    "{name} (truncated: {truncated}): the tail's reading differs:\n{:?}\n{:?}",
+                    whole.last().map(|f| (
+                        &f.exception.class,
+                        f.exception.frames.len(),
+                        f.causes.len()
+                    )),
+                    tail.last().map(|f| (
+                        &f.exception.class,
+                        f.exception.frames.len(),
+                        f.causes.len()
+                    )),
+                );
+            }
+        }
+    }
+
+    /// Only the text from the first anchor on is read, and only the last
+    /// windows of dense text: counted, not timed.
+    #[test]
+    fn a_long_tail_is_not_all_read() {
+        let read = |raw: &[u8]| {
+            let before = work();
+            let _ = parse_tail(raw, false);
+            work() - before
+        };
+        let junk = logs(1 << 20);
+        assert_eq!(read(junk.as_bytes()), 0, "text with no anchor is not read");
+        let late = logs(1 << 20) + &traceback(20, "ValueError", "x");
+        assert!(
+            read(late.as_bytes()) < 1_000,
+            "only the end of the logs is read"
+        );
+        let mut dense = String::new();
+        while dense.len() < 1 << 20 {
+            dense.push_str(&traceback(5, "KeyError", "k"));
+        }
+        let whole = {
+            let before = work();
+            let _ = parse_bytes(dense.as_bytes(), false);
+            work() - before
+        };
+        assert!(
+            read(dense.as_bytes()) * 4 < whole,
+            "a dense tail is read in windows"
+        );
+        let headers =
+            "last):\n".to_string() + &"Traceback (most recent call last):\n".repeat(30_000);
+        let first_window = WINDOW / 35 * 5;
+        assert!(
+            read(headers.as_bytes()) < first_window as u64 * 2,
+            "a run of headers is read as far as the first window"
+        );
     }
 
     #[test]

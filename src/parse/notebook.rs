@@ -26,6 +26,8 @@ use super::{Chain, Failure, Format, Input, Kind, find_nothing, tick};
 
 pub(super) const FORMAT: Format = Format {
     name: "notebook",
+    anchors: &[],
+    inert_lines: &[],
     find: find_nothing,
     refine,
 };

@@ -16,8 +16,9 @@
 //! always. Up to three layers are removed (docker compose around a log
 //! shipper's timestamp). When the prefix names a task, rank or process and
 //! several print at once, each one's lines are put together, in the order
-//! each first printed, so that interleaved tracebacks of several ranks
-//! become whole again. Linear: each layer is one pass.
+//! each last printed, so that interleaved tracebacks of several ranks
+//! become whole again and the task that printed last comes last. Linear:
+//! each layer is one pass.
 
 use std::collections::HashMap;
 
@@ -120,22 +121,24 @@ fn strip_style<'a>(mut lines: Vec<&'a str>, style: &Style) -> Vec<&'a str> {
     if tasks <= 1 {
         return lines;
     }
-    // Each group's lines together, groups in the order they first
-    // printed, each group's lines in their order: a counting sort.
-    let mut first_seen: Vec<usize> = vec![usize::MAX; tasks + 1];
+    // Each group's lines together, groups in the order they last printed,
+    // each group's lines in their order: a counting sort. (The order they
+    // last printed, not first: a tail's start is wherever the capture cut
+    // it, its end is where the run ended. So the task that printed last
+    // comes last, and its last failure is the one that counts, however
+    // much of the text is read.)
+    let mut last_seen: Vec<usize> = vec![0; tasks + 1];
     let mut count: Vec<usize> = vec![0; tasks + 1];
     for (i, &g) in groups.iter().enumerate() {
         let g = g as usize;
-        if first_seen[g] == usize::MAX {
-            first_seen[g] = i;
-        }
+        last_seen[g] = i;
         count[g] += 1;
     }
-    let mut by_first: Vec<usize> = (0..=tasks).filter(|&g| count[g] > 0).collect();
-    by_first.sort_by_key(|&g| first_seen[g]);
+    let mut by_last: Vec<usize> = (0..=tasks).filter(|&g| count[g] > 0).collect();
+    by_last.sort_by_key(|&g| last_seen[g]);
     let mut at: Vec<usize> = vec![0; tasks + 1];
     let mut next = 0;
-    for g in by_first {
+    for g in by_last {
         at[g] = next;
         next += count[g];
     }
@@ -242,6 +245,18 @@ fn ray(line: &str) -> Option<(usize, &str)> {
     ok.then(|| (close + 3, inner))
 }
 
+/// The bytes of a docker compose service name.
+static SERVICE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.');
+        c += 1;
+    }
+    t
+};
+
 /// docker compose: the service (and replica) name padded with spaces, then
 /// `| `: `web_1  | `, `worker-2 | `.
 fn compose(line: &str) -> Option<(usize, &str)> {
@@ -249,15 +264,20 @@ fn compose(line: &str) -> Option<(usize, &str)> {
     if !b.first().is_some_and(u8::is_ascii_alphanumeric) {
         return None;
     }
-    let name = b
+    // A table, not a chain of tests: this runs on most lines that start
+    // with a letter.
+    let name = 1 + b[1..]
         .iter()
-        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
-        .count();
-    let spaces = b[name..].iter().take_while(|&&c| c == b' ').count();
-    if spaces == 0 || b.get(name + spaces) != Some(&b'|') {
+        .position(|&c| !SERVICE[c as usize])
+        .unwrap_or(b.len() - 1);
+    let mut bar = name;
+    while bar < b.len() && b[bar] == b' ' {
+        bar += 1;
+    }
+    if bar == name || b.get(bar) != Some(&b'|') {
         return None;
     }
-    let len = name + spaces + 1 + usize::from(b.get(name + spaces + 1) == Some(&b' '));
+    let len = bar + 1 + usize::from(b.get(bar + 1) == Some(&b' '));
     Some((len, &line[..name]))
 }
 
@@ -337,7 +357,7 @@ mod tests {
     #[test]
     fn interleaved_ranks_are_regrouped() {
         let lines = vec!["0: a1", "1: b1", "0: a2", "srun: error: x", "1: b2"];
-        assert_eq!(strip(lines), ["a1", "a2", "b1", "b2", "srun: error: x"]);
+        assert_eq!(strip(lines), ["a1", "a2", "srun: error: x", "b1", "b2"]);
     }
 
     #[test]

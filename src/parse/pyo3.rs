@@ -20,6 +20,8 @@ use super::{Chain, Failure, Format, Input, Kind, find_nothing, tick};
 
 pub(super) const FORMAT: Format = Format {
     name: "pyo3",
+    anchors: &[],
+    inert_lines: &[],
     find: find_nothing,
     refine,
 };

@@ -32,6 +32,8 @@ use super::{
 
 pub(super) const FORMAT: Format = Format {
     name: "python",
+    anchors: &["Traceback", "  File ", "> File "],
+    inert_lines: &[HEADER, GROUP_HEADER],
     find,
     refine: refine_nothing,
 };
@@ -151,6 +153,11 @@ fn scan(input: Input<'_>, build: bool, found: &mut dyn FnMut(Failure, Start)) {
         let line = lines[i];
         if is_block_header(line) {
             seen_header = true;
+            // A header right after a header: the first has no traceback.
+            if lines.get(i + 1).is_some_and(|l| is_block_header(l)) {
+                i += 1;
+                continue;
+            }
             match parse_chain(lines, i, &mut ends, build) {
                 Some((failure, next)) => {
                     found(failure, Start::Chain(i));
@@ -202,7 +209,18 @@ fn is_syntax_error(class: &str) -> bool {
 }
 
 pub(super) fn is_block_header(line: &str) -> bool {
-    line == HEADER || line == GROUP_HEADER
+    is(line, HEADER) || is(line, GROUP_HEADER)
+}
+
+/// `line == what`, compared in place rather than by a call to `memcmp`:
+/// it runs on every line, twice where tracebacks are dense.
+#[inline]
+fn is(line: &str, what: &str) -> bool {
+    line.len() == what.len()
+        && line
+            .bytes()
+            .zip(what.bytes())
+            .fold(true, |same, (a, b)| same & (a == b))
 }
 
 fn failure(mut chain: Vec<Exception>, start: usize, end: usize) -> Failure {
@@ -272,7 +290,7 @@ fn parse_block(
     ends: &mut MessageEnds,
     build: bool,
 ) -> Option<(Exception, usize)> {
-    if lines[i] == HEADER {
+    if is(lines[i], HEADER) {
         let (exception, used) = parse_body(&lines[i + 1..], ends.at(i + 1), build).ok()?;
         return Some((exception, i + 1 + used));
     }

@@ -38,6 +38,8 @@ use super::{
 
 pub(super) const FORMAT: Format = Format {
     name: "rust-panic",
+    anchors: &["panicked"],
+    inert_lines: &[],
     find,
     refine: refine_nothing,
 };

@@ -31,6 +31,8 @@ use super::{Failure, Format, Input, Kind, find_nothing, tick};
 
 pub(super) const FORMAT: Format = Format {
     name: "worker",
+    anchors: &["RemoteTraceback"],
+    inert_lines: &[],
     find: find_nothing,
     refine,
 };
