@@ -74,6 +74,17 @@ pub fn run(cli: Cli) -> Result<u8> {
         return Ok(0);
     }
     if cli.internal_raise_error {
+        // On a thread named `main`: the binary's own start (src/main.rs)
+        // leaves the first thread unnamed, and this panic's message is
+        // the test failure the report is made of, so it stays as a Rust
+        // program's panic in `main` reads.
+        let raised = std::thread::Builder::new()
+            .name("main".into())
+            .spawn(|| test_failure::raise_error());
+        if let Ok(thread) = raised {
+            let _ = thread.join();
+            return Ok(101);
+        }
         test_failure::raise_error();
     }
     if !cli.mode_given() && cli.command.is_empty() {

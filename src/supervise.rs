@@ -315,21 +315,35 @@ fn spawn(command: &Command, stderr: OwnedFd) -> io::Result<i32> {
     for a in &command.args {
         args.push(c_string(a)?);
     }
-    // Our environment, with the command's own additions.
+    // Our environment as it is, as std and posix_spawn pass it (copying
+    // it would cost every start); with the command's own additions, a
+    // new one.
     let mut env = Vec::new();
-    for (k, v) in std::env::vars_os() {
-        if !command.env.iter().any(|(ek, _)| *ek == k) {
-            env.push(pair(&k, &v)?);
+    if !command.env.is_empty() {
+        for (k, v) in std::env::vars_os() {
+            if !command.env.iter().any(|(ek, _)| *ek == k) {
+                env.push(pair(&k, &v)?);
+            }
+        }
+        for (k, v) in &command.env {
+            env.push(pair(k, v)?);
         }
     }
-    for (k, v) in &command.env {
-        env.push(pair(k, v)?);
-    }
-    let (argv, envp) = (pointers(&args), pointers(&env));
+    let argv = pointers(&args);
+    let own_env = pointers(&env);
+    // SAFETY: reading the C library's `environ` pointer; nothing on this
+    // (the only) thread changes the environment meanwhile.
+    let ours = unsafe { environ };
+    // (Null after `clearenv`: then the empty list.)
+    let envp = if command.env.is_empty() && !ours.is_null() {
+        ours
+    } else {
+        own_env.as_ptr()
+    };
     let mut spawn = Spawn {
         program: program.as_ptr(),
         argv: argv.as_ptr(),
-        envp: envp.as_ptr(),
+        envp,
         stderr: stderr.as_raw_fd(),
         parent: std::process::id() as libc::pid_t,
         errno: 0,
@@ -374,6 +388,12 @@ fn spawn(command: &Command, stderr: OwnedFd) -> io::Result<i32> {
         return Err(io::Error::from_raw_os_error(errno));
     }
     Ok(pid)
+}
+
+#[cfg(target_os = "linux")]
+unsafe extern "C" {
+    /// The process's environment, as the C library keeps it.
+    static environ: *const *const libc::c_char;
 }
 
 /// What the cloned child needs, prepared by the parent.
