@@ -95,8 +95,12 @@ pub fn run(cli: Cli) -> Result<u8> {
     }
     let plan = Plan::from_cli(cli).map_err(|e| anyhow::Error::new(UsageError(e)))?;
     // A bad value in the environment never stops the command: one line,
-    // and reporting is off for this run.
-    if matches!(plan.mode, Mode::Run(_) | Mode::TestFailure) {
+    // and reporting is off for this run. (Only a value from the
+    // environment can be meant: with none, nothing is parsed at start.)
+    let from_env = |o: &Option<(String, UrlSource)>| matches!(o, Some((_, UrlSource::Env)));
+    if matches!(plan.mode, Mode::Run(_) | Mode::TestFailure)
+        && (from_env(&plan.url_override) || from_env(&plan.dsn_override))
+    {
         for invalid in plan.destinations(None).into_iter().filter_map(Result::err) {
             if invalid.source == UrlSource::Env {
                 say!("{invalid}; reporting to it is off for this run");

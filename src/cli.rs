@@ -252,9 +252,11 @@ fn just_a_command(args: &[OsString]) -> Option<Cli> {
         sentry_dsn: None,
         config: None,
         toolbox_patterns: Vec::new(),
-        tail_size: values::parse_size(DEFAULT_TAIL_SIZE).ok()?,
-        connect_timeout: values::seconds(DEFAULT_CONNECT_TIMEOUT).ok()?,
-        timeout: values::seconds(DEFAULT_TIMEOUT).ok()?,
+        // The defaults below as values (the test holds them equal), not
+        // parsed: parsing would page in code no other step of a run needs.
+        tail_size: crate::capture::DEFAULT_TAIL_LIMIT,
+        connect_timeout: Duration::from_secs(3),
+        timeout: Duration::from_secs(5),
         completions: None,
         internal_raise_error: false,
         command: command.to_vec(),
