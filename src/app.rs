@@ -74,6 +74,17 @@ pub fn run(cli: Cli) -> Result<u8> {
         return Ok(0);
     }
     if cli.internal_raise_error {
+        // On a thread named `main`: the binary's own start (src/main.rs)
+        // leaves the first thread unnamed, and this panic's message is
+        // the test failure the report is made of, so it stays as a Rust
+        // program's panic in `main` reads.
+        let raised = std::thread::Builder::new()
+            .name("main".into())
+            .spawn(|| test_failure::raise_error());
+        if let Ok(thread) = raised {
+            let _ = thread.join();
+            return Ok(101);
+        }
         test_failure::raise_error();
     }
     if !cli.mode_given() && cli.command.is_empty() {
@@ -84,8 +95,12 @@ pub fn run(cli: Cli) -> Result<u8> {
     }
     let plan = Plan::from_cli(cli).map_err(|e| anyhow::Error::new(UsageError(e)))?;
     // A bad value in the environment never stops the command: one line,
-    // and reporting is off for this run.
-    if matches!(plan.mode, Mode::Run(_) | Mode::TestFailure) {
+    // and reporting is off for this run. (Only a value from the
+    // environment can be meant: with none, nothing is parsed at start.)
+    let from_env = |o: &Option<(String, UrlSource)>| matches!(o, Some((_, UrlSource::Env)));
+    if matches!(plan.mode, Mode::Run(_) | Mode::TestFailure)
+        && (from_env(&plan.url_override) || from_env(&plan.dsn_override))
+    {
         for invalid in plan.destinations(None).into_iter().filter_map(Result::err) {
             if invalid.source == UrlSource::Env {
                 say!("{invalid}; reporting to it is off for this run");

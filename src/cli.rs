@@ -29,6 +29,10 @@ macro_rules! ways {
     };
 }
 
+const DEFAULT_TAIL_SIZE: &str = "1MiB";
+const DEFAULT_CONNECT_TIMEOUT: &str = "3";
+const DEFAULT_TIMEOUT: &str = "5";
+
 /// What `ect-run` alone prints: the ways of use and the next step.
 pub const SHORT_USAGE: &str = concat!(
     "ect-run: no command to run.\n\n",
@@ -147,16 +151,16 @@ pub struct Cli {
 
     /// How much of the command's stderr to keep for analysis, e.g. 1MiB,
     /// 512KiB, 2000000.
-    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = values::parse_size)]
+    #[arg(long, value_name = "SIZE", default_value = DEFAULT_TAIL_SIZE, value_parser = values::parse_size)]
     pub tail_size: usize,
 
     /// Seconds to wait for the server to accept a connection.
-    #[arg(long, value_name = "SECONDS", default_value = "3", value_parser = values::seconds)]
+    #[arg(long, value_name = "SECONDS", default_value = DEFAULT_CONNECT_TIMEOUT, value_parser = values::seconds)]
     pub connect_timeout: Duration,
 
     /// Seconds a delivery may take in all, after which the report is kept
     /// on disk for later.
-    #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = values::seconds)]
+    #[arg(long, value_name = "SECONDS", default_value = DEFAULT_TIMEOUT, value_parser = values::seconds)]
     pub timeout: Duration,
 
     /// Print a completion script for SHELL to standard output.
@@ -191,7 +195,11 @@ impl Cli {
 /// always a command missing its `--`, so that gets a tip.
 pub fn parse() -> Cli {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
-    let args = analyze_file_first(std::env::args_os().collect());
+    let args: Vec<OsString> = std::env::args_os().collect();
+    if let Some(cli) = just_a_command(&args) {
+        return cli;
+    }
+    let args = analyze_file_first(args);
     match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(mut e) => {
@@ -215,6 +223,44 @@ pub fn parse() -> Cli {
             e.exit()
         }
     }
+}
+
+/// `ect-run -- COMMAND [ARGS...]`, the form of every supervised run: what
+/// clap makes of it (no option, the defaults, the command), without
+/// building clap's parser for all the options, which would be a sixth of
+/// the time ect-run adds to a command's start (README, Benchmarks). Any
+/// other form is clap's.
+fn just_a_command(args: &[OsString]) -> Option<Cli> {
+    let [_, dash, command @ ..] = args else {
+        return None;
+    };
+    if dash != "--" || command.is_empty() {
+        return None;
+    }
+    Some(Cli {
+        consent: false,
+        revoke_consent: false,
+        status: false,
+        test_failure: false,
+        send_pending: false,
+        analyze: None,
+        history: false,
+        all: false,
+        json: false,
+        dry_run: false,
+        server_url: None,
+        sentry_dsn: None,
+        config: None,
+        toolbox_patterns: Vec::new(),
+        // The defaults below as values (the test holds them equal), not
+        // parsed: parsing would page in code no other step of a run needs.
+        tail_size: crate::capture::DEFAULT_TAIL_LIMIT,
+        connect_timeout: Duration::from_secs(3),
+        timeout: Duration::from_secs(5),
+        completions: None,
+        internal_raise_error: false,
+        command: command.to_vec(),
+    })
 }
 
 /// `--analyze --json FILE`: clap gives `--analyze` no value when an
@@ -266,6 +312,42 @@ fn analyze_file_first(mut args: Vec<OsString>) -> Vec<OsString> {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    /// The short cut for `ect-run -- COMMAND` makes what clap makes, and
+    /// takes nothing else.
+    #[test]
+    fn just_a_command_is_what_clap_makes() {
+        use std::os::unix::ffi::OsStringExt;
+        let argvs: [Vec<OsString>; 4] = [
+            ["ect-run", "--", "true"].map(OsString::from).to_vec(),
+            [
+                "ect-run", "--", "python", "-c", "x", "--help", "--", "--status",
+            ]
+            .map(OsString::from)
+            .to_vec(),
+            ["ect-run", "--", ""].map(OsString::from).to_vec(),
+            vec![
+                "ect-run".into(),
+                "--".into(),
+                OsString::from_vec(b"\xff\xfe".to_vec()),
+            ],
+        ];
+        for argv in argvs {
+            let fast = just_a_command(&argv).expect("taken");
+            let clap = Cli::try_parse_from(&argv).unwrap();
+            assert_eq!(format!("{fast:?}"), format!("{clap:?}"), "{argv:?}");
+        }
+        for argv in [
+            &["ect-run", "--"][..],
+            &["ect-run", "--status"],
+            &["ect-run", "--dry-run", "--", "true"],
+            &["ect-run", "true"],
+            &["ect-run"],
+        ] {
+            let argv: Vec<OsString> = argv.iter().map(OsString::from).collect();
+            assert!(just_a_command(&argv).is_none(), "{argv:?}");
+        }
+    }
 
     #[test]
     fn analyze_options_in_any_order() {

@@ -224,7 +224,12 @@ pub fn run(command: &Command, tail_limit: usize) -> Result<Finished, StartError>
         }
         if pipe_open && fds[0].revents != 0 {
             match copier.pump(&reader, &mut stderr) {
-                Ok(0) => pipe_open = false,
+                // End of file: the child has most likely ended (SIGCHLD may
+                // not have woken us yet); look before waiting again.
+                Ok(0) => {
+                    pipe_open = false;
+                    look = true;
+                }
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => pipe_open = false,
@@ -315,21 +320,35 @@ fn spawn(command: &Command, stderr: OwnedFd) -> io::Result<i32> {
     for a in &command.args {
         args.push(c_string(a)?);
     }
-    // Our environment, with the command's own additions.
+    // Our environment as it is, as std and posix_spawn pass it (copying
+    // it would cost every start); with the command's own additions, a
+    // new one.
     let mut env = Vec::new();
-    for (k, v) in std::env::vars_os() {
-        if !command.env.iter().any(|(ek, _)| *ek == k) {
-            env.push(pair(&k, &v)?);
+    if !command.env.is_empty() {
+        for (k, v) in std::env::vars_os() {
+            if !command.env.iter().any(|(ek, _)| *ek == k) {
+                env.push(pair(&k, &v)?);
+            }
+        }
+        for (k, v) in &command.env {
+            env.push(pair(k, v)?);
         }
     }
-    for (k, v) in &command.env {
-        env.push(pair(k, v)?);
-    }
-    let (argv, envp) = (pointers(&args), pointers(&env));
+    let argv = pointers(&args);
+    let own_env = pointers(&env);
+    // SAFETY: reading the C library's `environ` pointer; nothing on this
+    // (the only) thread changes the environment meanwhile.
+    let ours = unsafe { environ };
+    // (Null after `clearenv`: then the empty list.)
+    let envp = if command.env.is_empty() && !ours.is_null() {
+        ours
+    } else {
+        own_env.as_ptr()
+    };
     let mut spawn = Spawn {
         program: program.as_ptr(),
         argv: argv.as_ptr(),
-        envp: envp.as_ptr(),
+        envp,
         stderr: stderr.as_raw_fd(),
         parent: std::process::id() as libc::pid_t,
         errno: 0,
@@ -374,6 +393,12 @@ fn spawn(command: &Command, stderr: OwnedFd) -> io::Result<i32> {
         return Err(io::Error::from_raw_os_error(errno));
     }
     Ok(pid)
+}
+
+#[cfg(target_os = "linux")]
+unsafe extern "C" {
+    /// The process's environment, as the C library keeps it.
+    static environ: *const *const libc::c_char;
 }
 
 /// What the cloned child needs, prepared by the parent.
@@ -591,16 +616,7 @@ static OUR_PID: AtomicI32 = AtomicI32::new(0);
 /// are reset to the default by `exec`, and std clears the signal mask in
 /// the child, so the child starts as it would without us.
 fn install_handlers() -> io::Result<OwnedFd> {
-    let (r, w) = os_pipe::pipe()?;
-    let r = above_stdio(r.into())?;
-    let w = above_stdio(w.into())?;
-    for fd in [r.as_raw_fd(), w.as_raw_fd()] {
-        // SAFETY: fcntl on fds we own.
-        unsafe {
-            let flags = libc::fcntl(fd, libc::F_GETFL);
-            libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
-        }
-    }
+    let (r, w) = self_pipe()?;
     OUR_PID.store(std::process::id() as i32, Ordering::SeqCst);
     CHILD.store(0, Ordering::SeqCst);
     EXIT_CODE.store(-1, Ordering::SeqCst);
@@ -625,6 +641,36 @@ fn install_handlers() -> io::Result<OwnedFd> {
         libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
     }
     Ok(r)
+}
+
+/// The self-pipe: both ends non-blocking, close-on-exec, above 0-2.
+#[cfg(target_os = "linux")]
+fn self_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [-1; 2];
+    // SAFETY: pipe2 writes two new fds into a valid array; they are ours.
+    let (r, w) = unsafe {
+        if libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))
+    };
+    // A duplicate keeps the flags of the open file (non-blocking).
+    Ok((above_stdio(r)?, above_stdio(w)?))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn self_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let (r, w) = os_pipe::pipe()?;
+    let r = above_stdio(r.into())?;
+    let w = above_stdio(w.into())?;
+    for fd in [r.as_raw_fd(), w.as_raw_fd()] {
+        // SAFETY: fcntl on fds we own.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFL);
+            libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+        }
+    }
+    Ok((r, w))
 }
 
 fn set_handler(sig: i32) -> io::Result<()> {

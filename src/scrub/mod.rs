@@ -985,7 +985,9 @@ fn base64_span(limits: &Entropy, start: usize, c: &[u8], spans: &mut Spans) {
     }
 }
 
-/// Shannon entropy in bits per character.
+/// Shannon entropy in bits per character. `log2` from the pure-Rust
+/// `libm` crate, not `f64::log2`: that one is the system's libm, whose
+/// loading would cost every start of ect-run (README, Benchmarks).
 fn shannon(s: &[u8]) -> f64 {
     let mut counts = [0u32; 256];
     for &b in s {
@@ -997,7 +999,7 @@ fn shannon(s: &[u8]) -> f64 {
         .filter(|&&c| c > 0)
         .map(|&c| {
             let p = f64::from(c) / n;
-            -p * p.log2()
+            -p * libm::log2(p)
         })
         .sum()
 }
