@@ -401,4 +401,4 @@ echo
 echo "| Measure | ect-run | Baseline | ect-run vs baseline | Target | Met |"
 echo "|---|---|---|---|---|---|"
 cat "$work/rows.md"
-grep '^| Parse' "$work/parse.txt" || true
+grep -E '^\| (Parse|Peak memory of analysis)' "$work/parse.txt" || true

@@ -290,6 +290,10 @@ const MARGIN_LINES: usize = 8;
 ///   Else, after three windows or one with no failure at all, the whole
 ///   tail is read.
 pub fn parse_tail(raw: &[u8], truncated: bool) -> Vec<Failure> {
+    // Nothing printed, the common case of a failing run: nothing to build.
+    if raw.is_empty() {
+        return Vec::new();
+    }
     let Some(first) = ANCHORS.find(raw) else {
         return Vec::new();
     };
@@ -334,9 +338,12 @@ static ANCHORS: std::sync::LazyLock<aho_corasick::AhoCorasick> = std::sync::Lazy
     let words: Vec<&str> = FORMATS.iter().flat_map(|f| f.anchors).copied().collect();
     // Leftmost-first: the kind the crate runs its vectorized prefilter
     // (Teddy) for; standard semantics ran ten times slower on text that
-    // holds no anchor.
+    // holds no anchor. A contiguous NFA behind it searches as fast as a
+    // DFA here and is built in a third of the time, which every analysis
+    // pays.
     aho_corasick::AhoCorasick::builder()
         .match_kind(aho_corasick::MatchKind::LeftmostFirst)
+        .kind(Some(aho_corasick::AhoCorasickKind::ContiguousNFA))
         .build(words)
         .expect("anchors are plain words")
 });
