@@ -13,7 +13,9 @@
 //!   4. the same tracebacks as 2, behind `srun --label` prefixes of 4
 //!      interleaved ranks;
 //!   5. random bytes (xorshift64*: invalid UTF-8, NULs, CRs, ESCs, few `\n`);
-//!   6. one line with no newline.
+//!   6. one line with no newline;
+//!   7. beyond the shapes, tracebacks of 1 000 frames in a row, the
+//!      worst case of reading in windows.
 //!
 //! Every input is parsed with `truncated = false`, so the first (partial)
 //! line is parsed too: the worst case.
@@ -239,6 +241,28 @@ fn srun_ranks(size: usize) -> Vec<u8> {
     last(&out, size)
 }
 
+/// 7. Tracebacks of 1 000 frames (the most Python prints of one: a deep
+///    recursion through several functions, which it does not fold), about
+///    200 KiB each, one after another: a window cuts one, so windows agree
+///    only once they hold two whole, and all but the last 64 KiB are read.
+///    Not one of the shapes: here as the worst case of reading in
+///    windows.
+fn deep_tracebacks(size: usize) -> Vec<u8> {
+    let mut rng = XorShift(0x2545_F491_4F6C_DD1D);
+    let mut text = String::new();
+    let mut n = 0;
+    while text.len() < size + 4096 {
+        text.push_str(&traceback(
+            &mut rng,
+            1000,
+            "RecursionError",
+            &format!("maximum recursion depth exceeded (run {n})"),
+        ));
+        n += 1;
+    }
+    last(text.as_bytes(), size)
+}
+
 /// 4. One line of 1 MiB, no newline (a progress bar gone wrong, a binary
 ///    dump, a huge repr).
 fn one_line(size: usize) -> Vec<u8> {
@@ -340,13 +364,14 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect();
-    let shapes: [Shape; 6] = [
+    let shapes: [Shape; 7] = [
         ("log lines + traceback", logs_then_traceback),
         ("chained tracebacks", repeated_chained_tracebacks),
         ("Traceback headers in a row", headers),
         ("srun-prefixed chains, 4 ranks", srun_ranks),
         ("random bytes", random_bytes),
         ("one line, no newline", one_line),
+        ("tracebacks of 1 000 frames", deep_tracebacks),
     ];
     let shapes: Vec<&Shape> = shapes
         .iter()

@@ -269,7 +269,7 @@ pub fn parse_bytes(raw: &[u8], truncated: bool) -> Vec<Failure> {
 /// Tails longer than twice this are read from their end, this much first.
 const WINDOW: usize = 64 * 1024;
 /// Windows tried, each twice the last, before the whole tail is read.
-const WINDOWS: usize = 3;
+const WINDOWS: usize = 4;
 /// Lines read before the first anchor: a format may take a line or two
 /// before it into a failure (IPython's rule line, a log record).
 const MARGIN_LINES: usize = 8;
@@ -283,11 +283,11 @@ const MARGIN_LINES: usize = 8;
 /// - Text before the first anchor of any format (see [`Format::anchors`])
 ///   holds no failure: it is skipped.
 /// - Of a long tail, the last 64 KiB are read, then the last 128 KiB, and
-///   so on. Once two windows agree on the last two failures (the same
-///   exceptions, chains and frames), neither of them cut short at the
-///   window's start, the larger window's reading is the answer: a failure
-///   or chain that a window cut would read differently in the next one.
-///   Else, after three windows or one with no failure at all, the whole
+///   so on. Once two windows agree on the last failure (the same
+///   exception, chain and frames) and the larger holds the failure before
+///   it whole (see [`agree`]), the larger window's reading is the answer:
+///   a failure or chain that a window cut reads differently in the next.
+///   Else, after four windows or one with no failure at all, the whole
 ///   tail is read.
 pub fn parse_tail(raw: &[u8], truncated: bool) -> Vec<Failure> {
     // Nothing printed, the common case of a failing run: nothing to build.
@@ -392,9 +392,13 @@ fn lines_before(raw: &[u8], at: usize, n: usize) -> usize {
     start + 1
 }
 
-/// Whether a window's reading (`larger`) stands: the last two failures
-/// are the same as in the window half its size, and the last starts after
-/// the window's first line.
+/// Whether a window's reading (`larger`) stands: the last failure is the
+/// same as in the window half its size, and starts after the first line of
+/// both; and the failure before it lies whole in the larger window, with
+/// room before it for what a format takes before its anchor (the smaller
+/// window may hold it whole, cut, or not at all). A failure joined to the
+/// last one (a chain, a worker's traceback, a notebook's wrapper) is then
+/// read with it in the larger window, and the last would differ.
 fn agree(smaller: &[Failure], larger: &[Failure]) -> bool {
     let same = |a: &Failure, b: &Failure| {
         a.kind == b.kind
@@ -406,10 +410,14 @@ fn agree(smaller: &[Failure], larger: &[Failure]) -> bool {
     let (Some(a), Some(b)) = (smaller.last(), larger.last()) else {
         return false;
     };
-    let (Some(pa), Some(pb)) = (smaller.iter().nth_back(1), larger.iter().nth_back(1)) else {
+    let Some(before) = larger.iter().nth_back(1) else {
         return false;
     };
-    a.start > 0 && b.start > 0 && same(a, b) && same(pa, pb)
+    let before_in_smaller = match smaller.iter().nth_back(1) {
+        None => true,
+        Some(p) => p.start == 0 || same(p, before),
+    };
+    a.start > 0 && b.start > 0 && same(a, b) && before.start >= MARGIN_LINES && before_in_smaller
 }
 
 /// Normalizes `raw` (dropping its first line if `drop_first`), and finds
@@ -783,6 +791,24 @@ mod tests {
                     ),
             ),
             ("interleaved ranks", ranks),
+            ("deep tracebacks in a row", {
+                let mut s = String::new();
+                for i in 0..5 {
+                    s.push_str(&traceback(1_000, "RecursionError", &format!("run {i}")));
+                }
+                s
+            }),
+            ("worker failures in a row", {
+                let mut s = String::new();
+                for i in 0..400 {
+                    s.push_str("concurrent.futures.process._RemoteTraceback: \n\"\"\"\n");
+                    s.push_str(&traceback(3 + i % 4, "ValueError", &format!("tile {i}")));
+                    s.push_str("\"\"\"\n");
+                    s.push_str(&cause);
+                    s.push_str(&traceback(2, "ValueError", &format!("tile {i}")));
+                }
+                s
+            }),
             (
                 "headers, then a traceback with no frames",
                 "call last):\n".to_string()
