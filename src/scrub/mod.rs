@@ -356,11 +356,20 @@ impl Name {
     }
 }
 
+/// Text up to this long is searched word by word (the history's line, a
+/// class name); longer text by the automaton.
+const SHORT_TEXT: usize = 512;
+
 /// Finds the rules' keywords and the user's and host's names, in any case,
 /// in one pass over a string.
 #[derive(Debug, Clone)]
 struct Finder {
-    find: AhoCorasick,
+    /// The keywords and names, lower-cased: for short text, searched one by
+    /// one rather than by an automaton.
+    words: Vec<String>,
+    /// Built on the first long text: building it costs more than searching
+    /// a line for every word one by one.
+    find: OnceLock<AhoCorasick>,
     /// Per pattern: the rules of every keyword it starts with (itself
     /// included). Only the longest pattern at a place is reported, and
     /// every shorter one starting there is there too.
@@ -400,17 +409,6 @@ impl Finder {
                 }
             }
         }
-        let find = AhoCorasick::builder()
-            .ascii_case_insensitive(true)
-            .match_kind(aho_corasick::MatchKind::LeftmostLongest)
-            // A contiguous NFA: built in a third of a DFA's time (a run
-            // builds it once, for a few strings), scanning about as fast on
-            // short report strings; no prefilter, as the keywords' first
-            // bytes are common.
-            .kind(Some(aho_corasick::AhoCorasickKind::ContiguousNFA))
-            .prefilter(false)
-            .build(&words)
-            .expect("scrub keywords and names form an automaton");
         let unicode: Vec<String> = names
             .iter()
             .filter(|n| !n.lower.is_ascii())
@@ -424,7 +422,8 @@ impl Finder {
             })
             .flatten();
         Finder {
-            find,
+            words,
+            find: OnceLock::new(),
             bits,
             names: name_lens,
             unicode_names,
@@ -435,15 +434,45 @@ impl Finder {
     /// every place a name is found.
     fn scan(&self, text: &[u8], mut name: impl FnMut(usize, usize)) -> u128 {
         let mut bits = 0;
+        if text.len() <= SHORT_TEXT && self.find.get().is_none() {
+            // Every occurrence of every word: the same as the automaton
+            // finds (the words found at one place are prefixes of one
+            // another, and it reports the longest with its prefixes).
+            let lower = text.to_ascii_lowercase();
+            for (p, word) in self.words.iter().enumerate() {
+                for start in memchr::memmem::find_iter(&lower, word.as_bytes()) {
+                    bits |= self.bits[p];
+                    if self.names[p].contains(&word.len()) {
+                        name(start, start + word.len());
+                    }
+                }
+            }
+            if let Some(re) = &self.unicode_names {
+                for m in re.find_iter(text) {
+                    name(m.start(), m.end());
+                }
+            }
+            return bits;
+        }
+        let find = self.find.get_or_init(|| {
+            AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+                // A contiguous NFA: built in a third of a DFA's time (a run
+                // builds it once, for a few strings), scanning about as
+                // fast on short report strings; no prefilter, as the
+                // keywords' first bytes are common.
+                .kind(Some(aho_corasick::AhoCorasickKind::ContiguousNFA))
+                .prefilter(false)
+                .build(&self.words)
+                .expect("scrub keywords and names form an automaton")
+        });
         // The longest pattern starting at each place where one starts:
         // resuming one byte after a match's start (not after its end) finds
         // patterns that overlap it. Linear: each step re-reads at most the
         // longest pattern's length.
         let mut at = 0;
-        while let Some(m) = self
-            .find
-            .find(aho_corasick::Input::new(text).span(at..text.len()))
-        {
+        while let Some(m) = find.find(aho_corasick::Input::new(text).span(at..text.len())) {
             let p = m.pattern().as_usize();
             bits |= self.bits[p];
             for len in &self.names[p] {
