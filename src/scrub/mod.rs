@@ -356,20 +356,23 @@ impl Name {
     }
 }
 
-/// Text up to this long is searched word by word (the history's line, a
-/// class name); longer text by the automaton.
-const SHORT_TEXT: usize = 512;
+/// Text is searched word by word until it adds up to this many bytes (the
+/// history's line and class, when nothing is reported); then by the
+/// automaton, built once (a report's many strings).
+const SHORT_TEXT: usize = 400;
 
 /// Finds the rules' keywords and the user's and host's names, in any case,
 /// in one pass over a string.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Finder {
     /// The keywords and names, lower-cased: for short text, searched one by
     /// one rather than by an automaton.
     words: Vec<String>,
-    /// Built on the first long text: building it costs more than searching
-    /// a line for every word one by one.
+    /// Built once the text searched adds up to [`SHORT_TEXT`]: building it
+    /// costs more than searching a line for every word one by one.
     find: OnceLock<AhoCorasick>,
+    /// The bytes searched word by word so far.
+    searched: std::sync::atomic::AtomicUsize,
     /// Per pattern: the rules of every keyword it starts with (itself
     /// included). Only the longest pattern at a place is reported, and
     /// every shorter one starting there is there too.
@@ -424,6 +427,7 @@ impl Finder {
         Finder {
             words,
             find: OnceLock::new(),
+            searched: std::sync::atomic::AtomicUsize::new(0),
             bits,
             names: name_lens,
             unicode_names,
@@ -434,7 +438,10 @@ impl Finder {
     /// every place a name is found.
     fn scan(&self, text: &[u8], mut name: impl FnMut(usize, usize)) -> u128 {
         let mut bits = 0;
-        if text.len() <= SHORT_TEXT && self.find.get().is_none() {
+        let searched = self
+            .searched
+            .fetch_add(text.len(), std::sync::atomic::Ordering::Relaxed);
+        if searched + text.len() <= SHORT_TEXT && self.find.get().is_none() {
             // Every occurrence of every word: the same as the automaton
             // finds (the words found at one place are prefixes of one
             // another, and it reports the longest with its prefixes).
