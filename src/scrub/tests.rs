@@ -211,3 +211,27 @@ fn a_private_key_cut_short_is_masked_as_far_as_it_goes() {
         "*** done"
     );
 }
+
+/// Word-by-word search is for the first few hundred bytes only: a report's
+/// thousands of short strings go through the automaton, and both find the
+/// same.
+#[test]
+fn short_text_is_searched_word_by_word_then_by_the_automaton() {
+    let s = Scrubber::new(Some("/home/alice"), Some("alice"));
+    let line = "alice: token=ghp_0123456789abcdefghijABCDEFGHIJ012345 in /home/alice/x.py";
+    let first = s.scrub(line);
+    let finder = s.finder.get().expect("made on first use");
+    assert!(finder.find.get().is_none(), "one line needs no automaton");
+    for _ in 0..20 {
+        assert_eq!(s.scrub(line), first);
+    }
+    assert!(
+        finder.find.get().is_some(),
+        "many lines are searched by the automaton"
+    );
+    assert_eq!(s.scrub(line), first);
+    assert!(
+        !first.contains("ghp_0123") && !first.contains("alice"),
+        "{first}"
+    );
+}
