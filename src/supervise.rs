@@ -730,7 +730,7 @@ fn handle(sig: i32, code: i32, sender: i32) {
         // The child is done: act as the default would, but end with the
         // child's status.
         if is_job_stop(sig) {
-            stop_self();
+            stop_as_default(sig);
         } else if sig != libc::SIGWINCH && sig != libc::SIGCONT {
             // Not before a report being written is in the outbox.
             crate::shutdown::exit_from_signal(exit);
@@ -755,7 +755,7 @@ fn handle(sig: i32, code: i32, sender: i32) {
     if is_job_stop(sig) {
         // The child has been told to stop (by us or by the terminal): now
         // stop ourselves, so the shell sees the job stopped.
-        stop_self();
+        stop_as_default(sig);
     }
 }
 
@@ -770,9 +770,34 @@ fn is_from_terminal(_code: i32) -> bool {
     false
 }
 
-fn stop_self() {
-    // SAFETY: kill(2) on ourselves; we stop here until SIGCONT.
-    unsafe { libc::kill(libc::getpid(), libc::SIGSTOP) };
+/// Stops ect-run as `sig`'s default action would, from its handler: so the
+/// shell sees the job stopped by that signal, and where the kernel discards
+/// it instead (a process group with no parent outside it in the session,
+/// as under `setsid` or a daemon's children), ect-run is not stopped either,
+/// just as the child is not. The signal is blocked while its handler runs:
+/// raised, it waits; unblocked, it acts (ect-run stops here until SIGCONT);
+/// then the handler is put back.
+fn stop_as_default(sig: i32) {
+    // SAFETY: sigaction, kill, getpid and pthread_sigmask are
+    // async-signal-safe; zeroed sigaction and sigset_t values are valid and
+    // filled in before use.
+    unsafe {
+        let mut default: libc::sigaction = std::mem::zeroed();
+        default.sa_sigaction = libc::SIG_DFL;
+        libc::sigemptyset(&mut default.sa_mask);
+        let mut ours: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(sig, &default, &mut ours) != 0 {
+            libc::kill(libc::getpid(), libc::SIGSTOP);
+            return;
+        }
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, sig);
+        libc::kill(libc::getpid(), sig);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        libc::sigaction(sig, &ours, std::ptr::null_mut());
+    }
 }
 
 fn forward(pid: i32, sig: i32) {

@@ -2,6 +2,7 @@
 //! streams, signals, orphans, and our own stderr failing.
 
 use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::CommandExt;
 use std::process::{Command as StdCommand, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -328,9 +329,14 @@ impl Drop for KillOnDrop {
 #[test]
 fn every_signal_is_forwarded_once() {
     let env = Env::new();
+    // In a process group of its own, whose parent (this test) is outside
+    // it: not orphaned, so the job-control signals stop (in an orphaned
+    // group, as under `setsid`, the kernel discards them: see the next
+    // test).
     let mut ect = bin(&env)
         .args(["--", "python3", "-c", COUNTING_CHILD])
         .stdout(Stdio::piped())
+        .process_group(0)
         .spawn()
         .unwrap();
     let _ect_guard = KillOnDrop(ect.id());
@@ -371,6 +377,47 @@ fn every_signal_is_forwarded_once() {
     let status = ect.wait().unwrap();
     assert_eq!(status.code(), Some(128 + libc::SIGTERM));
     assert_eq!(out.next(), None, "a signal arrived twice");
+}
+
+/// In an orphaned process group (here ect-run leads a session of its own),
+/// the kernel discards a job-control stop for a process that has not
+/// caught it: the child runs on, and so does ect-run, which still forwards
+/// what comes next.
+#[cfg(target_os = "linux")]
+#[test]
+fn job_control_stops_nothing_in_an_orphaned_group() {
+    let env = Env::new();
+    let mut cmd = bin(&env);
+    cmd.args(["--", "python3", "-c", COUNTING_CHILD])
+        .stdout(Stdio::piped());
+    // SAFETY: setsid(2) in the child before exec; no allocation.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let mut ect = cmd.spawn().unwrap();
+    let _ect_guard = KillOnDrop(ect.id());
+    let out = Lines::new(ect.stdout.take().unwrap());
+    let ready = out.next().expect("the child did not start");
+    let child: u32 = ready.strip_prefix("ready ").unwrap().parse().unwrap();
+    let _child_guard = KillOnDrop(child);
+    for sig in [libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU] {
+        send(ect.id(), sig);
+        // A stopped ect-run would not forward this.
+        send(ect.id(), libc::SIGUSR1);
+        assert_eq!(
+            out.next(),
+            Some(format!("got {}", libc::SIGUSR1)),
+            "after {sig}"
+        );
+        assert_ne!(proc_state(ect.id()), Some('T'), "ect-run stopped by {sig}");
+        assert_ne!(proc_state(child), Some('T'), "child stopped by {sig}");
+    }
+    send(ect.id(), libc::SIGTERM);
+    let status = ect.wait().unwrap();
+    assert_eq!(status.code(), Some(128 + libc::SIGTERM));
 }
 
 /// `kill -9` of ect-run takes the child with it.
