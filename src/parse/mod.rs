@@ -858,6 +858,54 @@ mod tests {
         }
     }
 
+    /// Real outputs (the fixtures), each placed last after 140 KiB of the
+    /// others, so that the tail is read in windows: the failure that counts
+    /// is the one the whole text gives.
+    #[test]
+    fn real_outputs_read_in_windows_as_whole() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let mut texts: Vec<(String, Vec<u8>)> = Vec::new();
+        for (sub, every) in [("forms", 1), ("rust", 2), ("python", 8)] {
+            let mut names: Vec<_> = std::fs::read_dir(dir.join(sub))
+                .unwrap()
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+                .collect();
+            names.sort();
+            for path in names.into_iter().step_by(every) {
+                let mut bytes = std::fs::read(&path).unwrap();
+                if !bytes.ends_with(b"\n") {
+                    bytes.push(b'\n');
+                }
+                texts.push((path.display().to_string(), bytes));
+            }
+        }
+        let one: Vec<u8> = texts.iter().flat_map(|(_, b)| b.clone()).collect();
+        let all = one.repeat((140 << 10) / one.len() + 2);
+        let cut = all.len() - (140 << 10);
+        let cut = cut + memchr::memchr(b'\n', &all[cut..]).unwrap() + 1;
+        let before = &all[cut..];
+        assert!(before.len() + 1 > 2 * WINDOW);
+        let key = |f: Option<&Failure>| {
+            f.map(|f| {
+                (
+                    f.kind,
+                    f.exception.clone(),
+                    f.causes.clone(),
+                    f.location.clone(),
+                    f.thread.clone(),
+                )
+            })
+        };
+        for (name, text) in &texts {
+            let input = [before, text].concat();
+            let whole = parse_bytes(&input, true);
+            let tail = parse_tail(&input, true);
+            assert!(key(whole.last()) == key(tail.last()), "{name}");
+        }
+    }
+
     /// Only the text from the first anchor on is read, and only the last
     /// windows of dense text: counted, not timed.
     #[test]
