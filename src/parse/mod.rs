@@ -333,9 +333,16 @@ pub fn parse_tail(raw: &[u8], truncated: bool) -> Vec<Failure> {
     parse_keeping(raw, drop_first, truncated, KEEP_LAST)
 }
 
-/// Every format's anchors, in one automaton.
+/// Every format's anchors, in one automaton; each also in UTF-16 (little
+/// and big endian), as a Windows shell writes a redirected stream, which
+/// reads as text once its NULs are removed.
 static ANCHORS: std::sync::LazyLock<aho_corasick::AhoCorasick> = std::sync::LazyLock::new(|| {
-    let words: Vec<&str> = FORMATS.iter().flat_map(|f| f.anchors).copied().collect();
+    let mut words: Vec<Vec<u8>> = Vec::new();
+    for word in FORMATS.iter().flat_map(|f| f.anchors) {
+        words.push(word.as_bytes().to_vec());
+        words.push(word.encode_utf16().flat_map(u16::to_le_bytes).collect());
+        words.push(word.encode_utf16().flat_map(u16::to_be_bytes).collect());
+    }
     // Leftmost-first: the kind the crate runs its vectorized prefilter
     // (Teddy) for; standard semantics ran ten times slower on text that
     // holds no anchor. A contiguous NFA behind it searches as fast as a
@@ -856,6 +863,19 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A traceback written as UTF-16 (PowerShell's `2> file`) is found: its
+    /// anchors are looked for in UTF-16 too.
+    #[test]
+    fn utf16_text_is_read() {
+        let text = traceback(2, "ValueError", "wide");
+        let le: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let found = parse_tail(&le, false);
+        assert_eq!(
+            found.last().map(|f| f.exception.class.as_str()),
+            Some("ValueError")
+        );
     }
 
     /// Real outputs (the fixtures), each placed last after 140 KiB of the
