@@ -318,9 +318,9 @@ pub fn parse_tail(raw: &[u8], truncated: bool) -> Vec<Failure> {
             // further back, and only the whole tail can tell, unless the
             // tail holds no line a failure could be made of.
             if found.is_empty() {
-                // (The lines before the first anchor make no failure with
-                // inert lines: they are where a format takes a line before
-                // its anchor, and an inert line is not an anchor's line.)
+                // (From the first anchor's line on, that is: a line before
+                // it can only open a failure whose anchor comes later, and
+                // a failure needs a line that is not inert after that.)
                 if all_inert(&raw[anchored..]) {
                     return found;
                 }
