@@ -220,26 +220,37 @@ static RUST_HASH: LazyLock<Regex> =
 
 /// Equal for the same failure at the same place: the kind, the class and
 /// each frame's code location (file from the package directory on, so two
-/// installations agree; function; line). Messages are left out: they carry
-/// data values that differ from run to run.
+/// installations agree; function; line), and the same of each cause (a
+/// worker's traceback, a chained exception, the panic under a
+/// `PanicException`: two failures in different toolbox code that reach the
+/// parent the same way are two failures). Messages are left out: they
+/// carry data values that differ from run to run.
 pub fn fingerprint(f: &Failure) -> String {
     let mut h = Sha256::new();
     h.update(f.kind.as_str());
     h.update([0]);
     h.update(short_class(f));
-    for fr in &f.exception.frames {
-        h.update([0]);
-        if let Some(file) = &fr.file {
-            h.update(stable_path(file));
+    let frames = |h: &mut Sha256, frames: &[crate::parse::Frame]| {
+        for fr in frames {
+            h.update([0]);
+            if let Some(file) = &fr.file {
+                h.update(stable_path(file));
+            }
+            h.update([1]);
+            if let Some(func) = &fr.function {
+                h.update(RUST_HASH.replace_all(func, "").as_bytes());
+            }
+            h.update([2]);
+            if let Some(l) = fr.line {
+                h.update(l.to_le_bytes());
+            }
         }
-        h.update([1]);
-        if let Some(func) = &fr.function {
-            h.update(RUST_HASH.replace_all(func, "").as_bytes());
-        }
-        h.update([2]);
-        if let Some(l) = fr.line {
-            h.update(l.to_le_bytes());
-        }
+    };
+    frames(&mut h, &f.exception.frames);
+    for cause in &f.causes {
+        h.update([3]);
+        h.update(cause.class.rsplit('.').next().unwrap_or(&cause.class));
+        frames(&mut h, &cause.frames);
     }
     if let Some(loc) = &f.location {
         h.update(stable_path(loc.file.as_deref().unwrap_or("")));
@@ -370,6 +381,20 @@ mod tests {
         }
         assert_eq!(fingerprint(&a), fingerprint(&b));
         b.exception.frames[1].line = Some(99);
+        assert_ne!(fingerprint(&a), fingerprint(&b));
+    }
+
+    /// Two worker failures re-raised the same way in the parent, from
+    /// different places in the worker, are two failures.
+    #[test]
+    fn fingerprint_tells_causes_apart() {
+        let mut a = failure(2);
+        a.causes.push(failure(3).exception);
+        let mut b = a.clone();
+        assert_eq!(fingerprint(&a), fingerprint(&b));
+        b.causes[0].message = "other values".into();
+        assert_eq!(fingerprint(&a), fingerprint(&b));
+        b.causes[0].frames[2].line = Some(99);
         assert_ne!(fingerprint(&a), fingerprint(&b));
     }
 }
