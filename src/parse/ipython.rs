@@ -24,8 +24,8 @@
 //! `FailureReporter.raise_error`). Chains are separated as in Python.
 //! Format reference: IPython `core/ultratb.py` (`VerboseTB`).
 
-use super::python::{MAX_NOISE, MessageEnds, exception_line, read_message, separator};
-use super::{Exception, Failure, Format, Found, Frame, Input, Kind, number, refine_nothing, tick};
+use super::python::{MAX_NOISE, MessageEnds, exception_line, failure, read_message, separator};
+use super::{Exception, Format, Found, Frame, Input, number, refine_nothing, tick};
 
 pub(super) const FORMAT: Format = Format {
     name: "ipython",
@@ -56,18 +56,6 @@ fn find(input: Input<'_>, found: &mut Found) {
             continue;
         }
         i += 1;
-    }
-}
-
-fn failure(mut chain: Vec<Exception>, start: usize, end: usize) -> Failure {
-    let exception = chain.pop().unwrap_or_default();
-    Failure {
-        kind: Kind::PythonTraceback,
-        exception,
-        causes: chain,
-        start,
-        end: end.max(start + 1),
-        ..Failure::default()
     }
 }
 

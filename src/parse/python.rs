@@ -153,11 +153,6 @@ fn scan(input: Input<'_>, build: bool, found: &mut dyn FnMut(Failure, Start)) {
         let line = lines[i];
         if is_block_header(line) {
             seen_header = true;
-            // A header right after a header: the first has no traceback.
-            if lines.get(i + 1).is_some_and(|l| is_block_header(l)) {
-                i += 1;
-                continue;
-            }
             match parse_chain(lines, i, &mut ends, build) {
                 Some((failure, next)) => {
                     found(failure, Start::Chain(i));
@@ -209,28 +204,19 @@ fn is_syntax_error(class: &str) -> bool {
 }
 
 pub(super) fn is_block_header(line: &str) -> bool {
-    is(line, HEADER) || is(line, GROUP_HEADER)
+    line == HEADER || line == GROUP_HEADER
 }
 
-/// `line == what`, compared in place rather than by a call to `memcmp`:
-/// it runs on every line, twice where tracebacks are dense.
-#[inline]
-fn is(line: &str, what: &str) -> bool {
-    line.len() == what.len()
-        && line
-            .bytes()
-            .zip(what.bytes())
-            .fold(true, |same, (a, b)| same & (a == b))
-}
-
-fn failure(mut chain: Vec<Exception>, start: usize, end: usize) -> Failure {
+/// The failure a chain makes: its last exception, with the others as its
+/// causes, on lines `start..end` (at least one).
+pub(super) fn failure(mut chain: Vec<Exception>, start: usize, end: usize) -> Failure {
     let exception = chain.pop().unwrap_or_default();
     Failure {
         kind: Kind::PythonTraceback,
         exception,
         causes: chain,
         start,
-        end,
+        end: end.max(start + 1),
         ..Failure::default()
     }
 }
@@ -290,7 +276,7 @@ fn parse_block(
     ends: &mut MessageEnds,
     build: bool,
 ) -> Option<(Exception, usize)> {
-    if is(lines[i], HEADER) {
+    if lines[i] == HEADER {
         let (exception, used) = parse_body(&lines[i + 1..], ends.at(i + 1), build).ok()?;
         return Some((exception, i + 1 + used));
     }
@@ -581,9 +567,7 @@ mod tests {
     use crate::parse::test_lines as lines;
 
     fn parse(lines: &[&str], truncated: bool) -> Vec<Failure> {
-        let mut found = Found::new(usize::MAX);
-        find(Input { lines, truncated }, &mut found);
-        found.items.into()
+        crate::parse::test_find_lines(&FORMAT, lines, truncated)
     }
 
     #[test]

@@ -301,10 +301,7 @@ mod tests {
     use crate::parse::test_lines as lines;
 
     fn parse(lines: &[&str]) -> Vec<Failure> {
-        let mut found = Found::new(usize::MAX);
-        let truncated = false;
-        find(Input { lines, truncated }, &mut found);
-        found.items.into()
+        crate::parse::test_find_lines(&FORMAT, lines, false)
     }
 
     #[test]
